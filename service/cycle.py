@@ -1,0 +1,90 @@
+"""The runtime a cycle needs (engine, price book, API client) and one cycle on it.
+
+A cycle is collect → book today; later steps (auto-reload, rules, outbox delivery) join it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+
+import httpx
+from sqlalchemy import Engine
+
+from service import ledger
+from service.anthropic import AdminClient, RetryPolicy
+from service.collector import CollectionResult, collect
+from service.config import Settings
+from service.db import make_engine, transaction, upgrade
+from service.http import build_http_client
+from service.money import format_usd
+from service.pricing import PriceBook
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    collection: CollectionResult
+    balance_nanos: int | None
+
+    def summary(self) -> str:
+        c = self.collection
+        b = c.booking
+        balance = format_usd(self.balance_nanos) if self.balance_nanos is not None else "unknown"
+        return (
+            f"collected {c.window_start:%Y-%m-%dT%H:%MZ}..{c.window_end:%Y-%m-%dT%H:%MZ}: "
+            f"{c.rows_fetched} rows ({b.new_rows} new, {b.changed_rows} grew, "
+            f"{b.unchanged_rows} unchanged), spend +${format_usd(b.spend_nanos)}, "
+            f"charged ${format_usd(b.charged_nanos)}, balance ${balance} "
+            f"in {c.seconds:.1f}s"
+        )
+
+
+class Runtime:
+    """Long-lived parts shared by cycles: built once per process (and again on reload)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url)
+        upgrade(self.engine)
+        self.book = PriceBook.load(settings.prices_file)
+        self.http = build_http_client(
+            settings.base_url, timeout=settings.http_timeout.total_seconds(), transport=transport
+        )
+        key = settings.require_admin_key().get_secret_value()
+        self.client = AdminClient(self.http, key, retry=retry or RetryPolicy())
+
+    def cycle(self, clock: Callable[[], datetime]) -> CycleResult:
+        collection = collect(self.engine, self.client, self.book, self.settings, clock)
+        with transaction(self.engine) as session:
+            balance = ledger.balance_nanos(session)
+        return CycleResult(collection=collection, balance_nanos=balance)
+
+    def close(self) -> None:
+        self.http.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def run_cycle(settings: Settings, clock: Callable[[], datetime]) -> CycleResult:
+    """One cycle with a runtime built for it (the `once` command)."""
+    with Runtime(settings) as runtime:
+        return runtime.cycle(clock)

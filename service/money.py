@@ -1,0 +1,30 @@
+"""Exact money: the ledger counts integer nano-dollars (1e-9 USD); people read decimal strings.
+
+A nano-dollar is fine enough for the cheapest token (Claude 3 Haiku cache read at batch rates is
+15 nano-dollars) and a signed 64-bit column still holds 9.2 billion dollars.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+
+NANOS_PER_USD = 1_000_000_000
+
+
+def usd_to_nanos(amount: Decimal) -> int:
+    """Round an exact USD amount to whole nano-dollars, half to even."""
+    return int((amount * NANOS_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def nanos_to_usd(nanos: int) -> Decimal:
+    return Decimal(nanos).scaleb(-9)
+
+
+def format_usd(nanos: int) -> str:
+    """A plain decimal string with at least two decimals and no trailing zeros beyond them."""
+    text = f"{nanos_to_usd(nanos):f}"
+    if "." not in text:
+        return f"{text}.00"
+    whole, frac = text.split(".")
+    frac = frac.rstrip("0").ljust(2, "0")
+    return f"{whole}.{frac}"

@@ -1,0 +1,87 @@
+"""Domain records for usage and cost, independent of Anthropic's wire format and of the database.
+
+The Admin API client produces these; pricing, booking and reports consume them. Grouping fields
+keep Anthropic's meaning of ``None``: ``workspace_id=None`` is the default workspace and
+``api_key_id=None`` is Console (workbench) use, not "unknown".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+BucketWidth = Literal["1m", "1h", "1d"]
+
+BUCKET_SECONDS: dict[str, int] = {"1m": 60, "1h": 3600, "1d": 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class UsageKey:
+    """The natural key of one usage result row: one bucket, one combination of groupings."""
+
+    bucket_start: datetime
+    bucket_width: BucketWidth
+    model: str | None
+    api_key_id: str | None
+    workspace_id: str | None
+    service_tier: str | None
+    context_window: str | None
+    inference_geo: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCounts:
+    """Token and request counts of one usage row; all non-negative integers."""
+
+    uncached_input_tokens: int = 0
+    cache_creation_5m_tokens: int = 0
+    cache_creation_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+    output_tokens: int = 0
+    web_search_requests: int = 0
+
+    def merge_max(self, other: TokenCounts) -> TokenCounts:
+        """Field-wise maximum: buckets only grow, so a smaller re-read is a stale one."""
+        return TokenCounts(
+            max(self.uncached_input_tokens, other.uncached_input_tokens),
+            max(self.cache_creation_5m_tokens, other.cache_creation_5m_tokens),
+            max(self.cache_creation_1h_tokens, other.cache_creation_1h_tokens),
+            max(self.cache_read_tokens, other.cache_read_tokens),
+            max(self.output_tokens, other.output_tokens),
+            max(self.web_search_requests, other.web_search_requests),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    key: UsageKey
+    counts: TokenCounts
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePage:
+    """One validated page of the usage report, with the bucket bounds it covered."""
+
+    rows: tuple[UsageRow, ...]
+    bucket_starts: tuple[datetime, ...]
+    has_more: bool
+    next_page: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CostRow:
+    """One cost report result. ``amount_usd`` is already converted from Anthropic's cents."""
+
+    day_start: datetime
+    amount_usd: Decimal
+    currency: str
+    cost_type: str | None
+    description: str | None
+    model: str | None
+    token_type: str | None
+    service_tier: str | None
+    context_window: str | None
+    workspace_id: str | None
+    inference_geo: str | None

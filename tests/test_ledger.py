@@ -1,0 +1,239 @@
+"""Ledger booking on real SQLite and PostgreSQL: upsert by natural key, differences only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session
+
+from service import ledger
+from service.db import transaction
+from service.errors import LedgerError
+from service.models import LedgerEntry, UnknownModel, UsageRecord
+from service.usage import TokenCounts, UsageKey, UsageRow
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def flat_price(key: UsageKey, counts: TokenCounts) -> ledger.PricedCost:
+    """A simple exact pricer: 1,000 nano-dollars per token, 7 per web search."""
+    tokens = (
+        counts.uncached_input_tokens
+        + counts.cache_creation_5m_tokens
+        + counts.cache_creation_1h_tokens
+        + counts.cache_read_tokens
+        + counts.output_tokens
+    )
+    unknown = key.model if key.model and key.model.startswith("mystery") else None
+    return ledger.PricedCost(
+        cost_nanos=tokens * 1000 + counts.web_search_requests * 7,
+        estimated=unknown is not None,
+        unknown_model=unknown,
+        priced_as="claude-opus-4" if unknown else None,
+    )
+
+
+def key(
+    hour: int,
+    model: str = "claude-haiku-4-5",
+    api_key: str | None = "apikey_a",
+    workspace: str | None = "wrkspc_a",
+) -> UsageKey:
+    return UsageKey(
+        T0 + hour * HOUR, "1h", model, api_key, workspace, "standard", "0-200k", "global"
+    )
+
+
+def row(hour: int, tokens: int, **kw: str | None) -> UsageRow:
+    return UsageRow(key(hour, **kw), TokenCounts(uncached_input_tokens=tokens))  # type: ignore[arg-type]
+
+
+def book(
+    engine: Engine, rows: list[UsageRow], opening_at: datetime | None = T0
+) -> ledger.BookingResult:
+    with transaction(engine) as session:
+        return ledger.book_usage(
+            session, rows, flat_price, opening_at=opening_at, now=T0 + 100 * HOUR
+        )
+
+
+def open_balance(engine: Engine, usd_nanos: int = 100 * 10**9, at: datetime = T0) -> None:
+    with transaction(engine) as session:
+        ledger.ensure_opening(session, usd_nanos, at, T0)
+
+
+def balance(engine: Engine) -> int | None:
+    with transaction(engine) as session:
+        return ledger.balance_nanos(session)
+
+
+def entry_count(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(ledger.LEDGER)).scalar_one())
+
+
+def test_new_rows_are_charged_per_bucket(engine: Engine) -> None:
+    """New rows book one usage entry per bucket with the sum of their costs."""
+    open_balance(engine)
+    result = book(engine, [row(0, 10), row(0, 5, api_key="apikey_b"), row(1, 20)])
+    assert (result.new_rows, result.changed_rows, result.charged_nanos) == (3, 0, 35_000)
+    assert balance(engine) == 100 * 10**9 - 35_000
+    with transaction(engine) as session:
+        usage = session.scalars(select(LedgerEntry).where(LedgerEntry.kind == "usage")).all()
+        assert sorted((e.at, e.amount_nanos) for e in usage) == [
+            (T0, -15_000),
+            (T0 + HOUR, -20_000),
+        ]
+
+
+def test_refetching_unchanged_data_books_nothing(engine: Engine) -> None:
+    """Re-reading identical rows writes no row and no ledger entry."""
+    open_balance(engine)
+    book(engine, [row(0, 10), row(1, 20)])
+    with transaction(engine) as session:
+        before = entry_count(session)
+    again = book(engine, [row(0, 10), row(1, 20)])
+    assert (again.new_rows, again.changed_rows, again.unchanged_rows) == (0, 0, 2)
+    with transaction(engine) as session:
+        assert entry_count(session) == before
+
+
+def test_growing_bucket_books_only_the_difference(engine: Engine) -> None:
+    """A bucket that grows from 10 to 25 tokens books 10 then 15, never 35."""
+    open_balance(engine)
+    book(engine, [row(0, 10)])
+    grown = book(engine, [row(0, 25)])
+    assert (grown.changed_rows, grown.charged_nanos, grown.spend_nanos) == (1, 15_000, 15_000)
+    assert balance(engine) == 100 * 10**9 - 25_000
+
+
+def test_stale_smaller_reread_is_ignored(engine: Engine) -> None:
+    """A re-read with smaller numbers than already seen changes nothing (buckets only grow)."""
+    open_balance(engine)
+    book(engine, [row(0, 25)])
+    stale = book(engine, [row(0, 10)])
+    assert (stale.changed_rows, stale.unchanged_rows) == (0, 1)
+    assert balance(engine) == 100 * 10**9 - 25_000
+
+
+def test_usage_before_starting_balance_is_stored_not_charged(engine: Engine) -> None:
+    """Buckets starting before the starting balance time count as spend but not against the balance."""
+    open_balance(engine, at=T0 + 2 * HOUR)
+    result = book(
+        engine, [row(0, 10), row(1, 10), row(2, 10), row(3, 10)], opening_at=T0 + 2 * HOUR
+    )
+    assert (result.spend_nanos, result.charged_nanos) == (40_000, 20_000)
+    with transaction(engine) as session:
+        assert ledger.period_spend_nanos(session, T0, T0 + 24 * HOUR, "1h") == 40_000
+        assert ledger.charged_total_nanos(session) == 20_000
+
+
+def test_nulls_for_default_workspace_and_console_are_distinct_keys(engine: Engine) -> None:
+    """api_key_id=None (Console) and workspace_id=None (default workspace) are their own rows."""
+    open_balance(engine)
+    book(engine, [row(0, 1, api_key=None, workspace=None), row(0, 2, workspace=None), row(0, 4)])
+    again = book(engine, [row(0, 1, api_key=None, workspace=None)])
+    assert again.unchanged_rows == 1
+    with transaction(engine) as session:
+        stored = session.scalars(
+            select(UsageRecord).order_by(UsageRecord.uncached_input_tokens)
+        ).all()
+        assert [(r.api_key_id, r.workspace_id) for r in stored] == [
+            ("", ""),
+            ("apikey_a", ""),
+            ("apikey_a", "wrkspc_a"),
+        ]
+
+
+def test_moving_the_starting_balance_time_recharges_usage(engine: Engine) -> None:
+    """Changing CREDITWATCH_STARTING_BALANCE_AT re-charges exactly the usage after the new time."""
+    open_balance(engine, at=T0 + 2 * HOUR)
+    book(engine, [row(h, 10) for h in range(4)], opening_at=T0 + 2 * HOUR)
+    assert balance(engine) == 100 * 10**9 - 20_000
+    with transaction(engine) as session:
+        assert ledger.ensure_opening(session, 100 * 10**9, T0, T0)
+    assert balance(engine) == 100 * 10**9 - 40_000
+    with transaction(engine) as session:
+        assert not ledger.ensure_opening(session, 100 * 10**9, T0, T0)
+        assert ledger.charged_total_nanos(session) == 40_000
+        assert ledger.ensure_opening(session, None, None, T0)
+        assert ledger.balance_nanos(session) is None
+        assert ledger.charged_total_nanos(session) == 0
+
+
+def test_purchases_add_to_the_balance_and_early_ones_are_refused(engine: Engine) -> None:
+    """A purchase raises the balance; one dated before the starting balance would double-count."""
+    open_balance(engine, at=T0 + HOUR)
+    with transaction(engine) as session:
+        ledger.add_purchase(session, 50 * 10**9, T0 + 2 * HOUR, "PO-7", T0)
+    assert balance(engine) == 150 * 10**9
+    with transaction(engine) as session, pytest.raises(LedgerError, match="before the starting"):
+        ledger.add_purchase(session, 10**9, T0, "", T0)
+    with transaction(engine) as session, pytest.raises(LedgerError, match="positive"):
+        ledger.add_purchase(session, 0, T0 + 3 * HOUR, "", T0)
+    with transaction(engine) as session:
+        assert [e.kind for e in ledger.purchases(session)] == ["opening", "purchase"]
+
+
+def test_unknown_models_are_recorded(engine: Engine) -> None:
+    """A row the pricer flags as an unknown model is remembered for the health rules."""
+    open_balance(engine)
+    book(engine, [row(0, 10, model="mystery-1")])
+    with transaction(engine) as session:
+        unknown = session.scalars(select(UnknownModel)).all()
+        assert [(u.model, u.priced_as) for u in unknown] == [("mystery-1", "claude-opus-4")]
+
+
+def test_amounts_beyond_32_bits_are_exact(engine: Engine) -> None:
+    """Nano-dollar sums far past 2**31 stay exact on both databases."""
+    open_balance(engine, usd_nanos=5_000_000 * 10**9)
+    book(engine, [row(h, 3_000_000_000) for h in range(5)])
+    assert balance(engine) == 5_000_000 * 10**9 - 5 * 3_000_000_000 * 1000
+
+
+readings = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 10**9)), min_size=1, max_size=25
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(readings=readings, order=st.randoms(use_true_random=False))
+def test_any_order_of_growing_rereads_books_the_final_data_once(
+    engine: Engine, readings: list[tuple[int, int, int]], order: object
+) -> None:
+    """Any sequence of growing re-reads, in any order, books the same ledger as the final data."""
+    with transaction(engine) as session:
+        for table in (LedgerEntry, UsageRecord, UnknownModel):
+            session.execute(delete(table))
+    open_balance(engine)
+    # Each reading is a snapshot of (hour, key) at some size; the final data is the largest.
+    snapshots = [row(hour, size, api_key=f"apikey_{k}") for hour, k, size in readings]
+    final: dict[UsageKey, UsageRow] = {}
+    for snapshot in snapshots:
+        best = final.get(snapshot.key)
+        if (
+            best is None
+            or snapshot.counts.uncached_input_tokens > best.counts.uncached_input_tokens
+        ):
+            final[snapshot.key] = snapshot
+    shuffled = list(snapshots)
+    order.shuffle(shuffled)  # type: ignore[attr-defined]
+    for start in range(0, len(shuffled), 4):
+        book(engine, shuffled[start : start + 4])
+    expected_cost = sum(flat_price(k, r.counts).cost_nanos for k, r in final.items())
+    with transaction(engine) as session:
+        assert ledger.charged_total_nanos(session) == expected_cost
+        assert ledger.balance_nanos(session) == 100 * 10**9 - expected_cost
+        stored = {
+            (r.bucket_start, r.api_key_id): r.uncached_input_tokens
+            for r in session.scalars(select(UsageRecord))
+        }
+    assert stored == {
+        (k.bucket_start, k.api_key_id): r.counts.uncached_input_tokens for k, r in final.items()
+    }

@@ -1,0 +1,237 @@
+"""Settings: env file under the environment, secrets from files, and a clear exit 78 on bad values."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from service.config import describe, load_settings
+from service.errors import ConfigError
+
+KEY = "sk-ant-admin01-abcdefghijklmnopqrstuvwxyz"
+BASE = {"ANTHROPIC_ADMIN_KEY": KEY}
+
+
+def test_defaults() -> None:
+    """With only the admin key, every other setting takes its documented default."""
+    settings = load_settings(BASE, None)
+    assert settings.base_url == "https://api.anthropic.com"
+    assert settings.poll_interval == timedelta(minutes=5)
+    assert settings.lookback == timedelta(hours=3)
+    assert settings.bucket_width == "1h"
+    assert settings.database_url.endswith("/creditwatch.db")
+    assert settings.starting_balance is None
+
+
+def test_state_directory_holds_the_default_database() -> None:
+    """Under systemd, the default SQLite file lives in $STATE_DIRECTORY."""
+    settings = load_settings({**BASE, "STATE_DIRECTORY": "/var/lib/creditwatch"}, None)
+    assert settings.database_url == "sqlite:////var/lib/creditwatch/creditwatch.db"
+
+
+def test_environment_wins_over_env_file(tmp_path: Path) -> None:
+    """A variable set in both places takes the process environment's value."""
+    env_file = tmp_path / "creditwatch.env"
+    env_file.write_text(
+        f"ANTHROPIC_ADMIN_KEY={KEY}\nCREDITWATCH_POLL_INTERVAL=10m\nCREDITWATCH_LOOKBACK=1h\n"
+    )
+    settings = load_settings({"CREDITWATCH_POLL_INTERVAL": "30s"}, env_file)
+    assert settings.poll_interval == timedelta(seconds=30)
+    assert settings.lookback == timedelta(hours=1)
+    assert settings.sources["CREDITWATCH_POLL_INTERVAL"] == "environment"
+    assert settings.sources["CREDITWATCH_LOOKBACK"] == "env file"
+
+
+def test_secret_from_file(tmp_path: Path) -> None:
+    """ANTHROPIC_ADMIN_KEY_FILE reads the key from a file (systemd credentials)."""
+    secret = tmp_path / "key"
+    secret.write_text(KEY + "\n")
+    settings = load_settings({"ANTHROPIC_ADMIN_KEY_FILE": str(secret)}, None)
+    assert settings.require_admin_key().get_secret_value() == KEY
+
+
+def test_starting_balance_parses_exactly() -> None:
+    """The starting balance is an exact Decimal and its time an aware UTC datetime."""
+    settings = load_settings(
+        {
+            **BASE,
+            "CREDITWATCH_STARTING_BALANCE": "250.10",
+            "CREDITWATCH_STARTING_BALANCE_AT": "2026-11-01T02:00:00+02:00",
+        },
+        None,
+    )
+    assert settings.starting_balance == Decimal("250.10")
+    assert settings.starting_balance_at == datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "problem"),
+    [
+        ({"ANTHROPIC_ADMIN_KEY": ""}, "ANTHROPIC_ADMIN_KEY", "is not set"),
+        ({"ANTHROPIC_ADMIN_KEY": "sk-ant-admin01 x"}, "ANTHROPIC_ADMIN_KEY", "white space"),
+        (
+            {"ANTHROPIC_ADMIN_KEY_FILE": "/nonexistent/key"},
+            "ANTHROPIC_ADMIN_KEY_FILE",
+            "cannot read",
+        ),
+        ({**BASE, "ANTHROPIC_BASE_URL": "api.anthropic.com"}, "ANTHROPIC_BASE_URL", "not an http"),
+        (
+            {**BASE, "CREDITWATCH_DATABASE_URL": "mysql://x/y"},
+            "CREDITWATCH_DATABASE_URL",
+            "not supported",
+        ),
+        (
+            {**BASE, "CREDITWATCH_DATABASE_URL": "not a url"},
+            "CREDITWATCH_DATABASE_URL",
+            "not an SQLAlchemy",
+        ),
+        (
+            {**BASE, "CREDITWATCH_POLL_INTERVAL": "5 minutes"},
+            "CREDITWATCH_POLL_INTERVAL",
+            "not a duration",
+        ),
+        (
+            {**BASE, "CREDITWATCH_POLL_INTERVAL": "500ms"},
+            "CREDITWATCH_POLL_INTERVAL",
+            "shorter than",
+        ),
+        ({**BASE, "CREDITWATCH_LOOKBACK": "3"}, "CREDITWATCH_LOOKBACK", "not a duration"),
+        (
+            {
+                **BASE,
+                "CREDITWATCH_STARTING_BALANCE": "$250",
+                "CREDITWATCH_STARTING_BALANCE_AT": "2026-11-01T00:00:00Z",
+            },
+            "CREDITWATCH_STARTING_BALANCE",
+            "not a number",
+        ),
+        (
+            {
+                **BASE,
+                "CREDITWATCH_STARTING_BALANCE": "-5",
+                "CREDITWATCH_STARTING_BALANCE_AT": "2026-11-01T00:00:00Z",
+            },
+            "CREDITWATCH_STARTING_BALANCE",
+            "negative",
+        ),
+        (
+            {**BASE, "CREDITWATCH_STARTING_BALANCE": "250"},
+            "CREDITWATCH_STARTING_BALANCE_AT",
+            "is required",
+        ),
+        (
+            {
+                **BASE,
+                "CREDITWATCH_STARTING_BALANCE": "250",
+                "CREDITWATCH_STARTING_BALANCE_AT": "2026-11-01 00:00",
+            },
+            "CREDITWATCH_STARTING_BALANCE_AT",
+            "no UTC offset",
+        ),
+        (
+            {**BASE, "CREDITWATCH_BACKFILL_FROM": "yesterday"},
+            "CREDITWATCH_BACKFILL_FROM",
+            "not an RFC 3339",
+        ),
+        (
+            {**BASE, "CREDITWATCH_PRICES_FILE": "/nonexistent.toml"},
+            "CREDITWATCH_PRICES_FILE",
+            "does not exist",
+        ),
+        ({**BASE, "CREDITWATCH_LOG_LEVEL": "LOUD"}, "CREDITWATCH_LOG_LEVEL", "is not one of"),
+        ({**BASE, "CREDITWATCH_LOG_FORMAT": "xml"}, "CREDITWATCH_LOG_FORMAT", "not text or json"),
+        (
+            {**BASE, "CREDITWATCH_BUCKET_WIDTH": "5m"},
+            "CREDITWATCH_BUCKET_WIDTH",
+            "not 1m, 1h or 1d",
+        ),
+        (
+            {**BASE, "CREDITWATCH_POLL_INTERVALL": "5m"},
+            "CREDITWATCH_POLL_INTERVALL",
+            "did you mean CREDITWATCH_POLL_INTERVAL",
+        ),
+    ],
+)
+def test_bad_values_name_the_variable_the_problem_and_an_example(
+    env: dict[str, str], variable: str, problem: str
+) -> None:
+    """Each bad value raises ConfigError with the variable, what is wrong and an example."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, None)
+    assert caught.value.variable == variable
+    assert problem in caught.value.problem
+    assert f"example: {variable}=" in str(caught.value)
+
+
+def test_reserved_variables_warn_instead_of_failing() -> None:
+    """A contract variable this version does not implement yet is reported, not ignored silently."""
+    settings = load_settings({**BASE, "CREDITWATCH_MONTHLY_BUDGET": "500"}, None)
+    assert any("CREDITWATCH_MONTHLY_BUDGET" in w for w in settings.warnings)
+
+
+def test_fast_polling_of_anthropic_warns() -> None:
+    """A poll interval under a minute against api.anthropic.com is allowed but warned about."""
+    settings = load_settings({**BASE, "CREDITWATCH_POLL_INTERVAL": "30s"}, None)
+    assert any("once a minute" in w for w in settings.warnings)
+    local = load_settings(
+        {**BASE, "CREDITWATCH_POLL_INTERVAL": "1s", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"},
+        None,
+    )
+    assert local.warnings == ()
+
+
+def test_describe_masks_secrets() -> None:
+    """check-config output shows at most the first 4 characters of the key and no DB password."""
+    settings = load_settings(
+        {**BASE, "CREDITWATCH_DATABASE_URL": "postgresql://cw:hunter2secret@db/cw"}, None
+    )
+    shown = "\n".join(describe(settings).values())
+    assert KEY not in shown
+    assert KEY[4:12] not in shown
+    assert "hunter2secret" not in shown
+    assert describe(settings)["ANTHROPIC_ADMIN_KEY"].startswith("sk-a…")
+
+
+def test_check_config_prints_masked_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`creditwatch check-config` succeeds and never prints the key."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", KEY)
+    assert main(["check-config"]) == 0
+    out = capsys.readouterr()
+    assert "ANTHROPIC_ADMIN_KEY" in out.out
+    assert KEY not in out.out + out.err
+
+
+def test_bad_env_file_value_exits_78_without_traceback(tmp_path: Path) -> None:
+    """A real process given a bad value exits 78 with one line naming the variable."""
+    env_file = tmp_path / "bad.env"
+    env_file.write_text(f"ANTHROPIC_ADMIN_KEY={KEY}\nCREDITWATCH_POLL_INTERVAL=often\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "--env-file", str(env_file), "check-config"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert done.returncode == 78
+    assert "CREDITWATCH_POLL_INTERVAL" in done.stderr
+    assert "example: CREDITWATCH_POLL_INTERVAL=5m" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert KEY not in done.stderr + done.stdout
+
+
+def test_missing_explicit_env_file_exits_78(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--env-file naming a file that does not exist is a configuration error."""
+    assert main(["--env-file", str(tmp_path / "nope.env"), "check-config"]) == 78
+    assert "does not exist" in capsys.readouterr().err

@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel, col
 
 from service.errors import LedgerError
@@ -286,10 +287,11 @@ def ensure_opening(
 
 def rebase_charges(session: Session, opening_at: datetime | None, now: datetime) -> None:
     """Charge exactly the usage at or after ``opening_at`` (none when None), booking differences."""
-    if opening_at is None:
-        target = literal(0, BigInteger)
-    else:
-        target = case((USAGE.c.bucket_start >= opening_at, USAGE.c.cost_nanos), else_=0)
+    target: ColumnElement[int] = (
+        literal(0, BigInteger)
+        if opening_at is None
+        else case((USAGE.c.bucket_start >= opening_at, USAGE.c.cost_nanos), else_=0)
+    )
     diff = target - USAGE.c.charged_nanos
     per_bucket = session.execute(
         select(USAGE.c.bucket_start, USAGE.c.bucket_width, func.sum(diff))

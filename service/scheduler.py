@@ -1,8 +1,9 @@
 """The daemon: APScheduler runs a cycle every poll interval until SIGTERM/SIGINT.
 
 SIGHUP re-reads the settings (a bad new file keeps the old settings and logs why). With
-``NOTIFY_SOCKET`` set, systemd is told READY=1 once the first schedule is in place, and
-WATCHDOG=1 after every cycle that ran, failed or not (a hung process stops pinging).
+``NOTIFY_SOCKET`` set, systemd is told READY=1 once the first schedule is in place; with
+``WATCHDOG_USEC`` set, a scheduler job sends WATCHDOG=1 at half that period, so a process whose
+scheduler has died stops pinging and systemd restarts it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from service.config import Settings
+from service.config import Settings, format_duration
 from service.cycle import Runtime
 from service.errors import AdminAPIError, ConfigError, CreditwatchError
 
@@ -58,8 +59,6 @@ class Daemon:
                 log.error("cycle failed, next cycle resumes from the watermark: %s", exc)
             except CreditwatchError as exc:
                 log.error("cycle failed: %s", exc)
-            finally:
-                sd_notify("WATCHDOG=1")
 
     def schedule(self) -> None:
         self.scheduler.add_job(
@@ -70,6 +69,19 @@ class Daemon:
             next_run_time=datetime.now(UTC),
             max_instances=1,
             coalesce=True,
+            replace_existing=True,
+        )
+
+    def schedule_watchdog(self) -> None:
+        usec = os.environ.get("WATCHDOG_USEC", "")
+        if not usec.isdigit() or int(usec) == 0:
+            return
+        self.scheduler.add_job(
+            sd_notify,
+            "interval",
+            args=["WATCHDOG=1"],
+            seconds=max(1.0, int(usec) / 2_000_000),
+            id="watchdog",
             replace_existing=True,
         )
 
@@ -102,9 +114,11 @@ class Daemon:
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
         self.schedule()
+        self.schedule_watchdog()
         sd_notify("READY=1")
         log.info(
-            "creditwatch running: a cycle every %ss", self.runtime.settings.poll_interval.seconds
+            "creditwatch running: a cycle every %s",
+            format_duration(self.runtime.settings.poll_interval),
         )
         self.scheduler.start()
         self.runtime.close()

@@ -22,6 +22,7 @@ from service.errors import (
     PriceBookError,
 )
 from service.logs import configure_logging
+from service.models import LedgerEntry
 from service.money import format_usd, usd_to_nanos
 
 EX_CONFIG = 78
@@ -280,7 +281,7 @@ def cmd_credits(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _entry_json(entry: ledger.LedgerEntry) -> dict[str, Any]:
+def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
         "kind": entry.kind,

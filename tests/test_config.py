@@ -1,4 +1,4 @@
-"""Settings: env file under the environment, secrets from files, and a clear exit 78 on bad values."""
+"""Settings: env file under the environment, secrets from files, exit 78 on bad values."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from service import ledger
 from service.db import transaction
@@ -83,7 +84,7 @@ def test_new_rows_are_charged_per_bucket(engine: Engine) -> None:
     assert (result.new_rows, result.changed_rows, result.charged_nanos) == (3, 0, 35_000)
     assert balance(engine) == 100 * 10**9 - 35_000
     with transaction(engine) as session:
-        usage = session.scalars(select(LedgerEntry).where(LedgerEntry.kind == "usage")).all()
+        usage = session.scalars(select(LedgerEntry).where(col(LedgerEntry.kind) == "usage")).all()
         assert sorted((e.at, e.amount_nanos) for e in usage) == [
             (T0, -15_000),
             (T0 + HOUR, -20_000),
@@ -121,7 +122,7 @@ def test_stale_smaller_reread_is_ignored(engine: Engine) -> None:
 
 
 def test_usage_before_starting_balance_is_stored_not_charged(engine: Engine) -> None:
-    """Buckets starting before the starting balance time count as spend but not against the balance."""
+    """Buckets before the starting balance time count as spend but are not charged."""
     open_balance(engine, at=T0 + 2 * HOUR)
     result = book(
         engine, [row(0, 10), row(1, 10), row(2, 10), row(3, 10)], opening_at=T0 + 2 * HOUR
@@ -140,7 +141,7 @@ def test_nulls_for_default_workspace_and_console_are_distinct_keys(engine: Engin
     assert again.unchanged_rows == 1
     with transaction(engine) as session:
         stored = session.scalars(
-            select(UsageRecord).order_by(UsageRecord.uncached_input_tokens)
+            select(UsageRecord).order_by(col(UsageRecord.uncached_input_tokens))
         ).all()
         assert [(r.api_key_id, r.workspace_id) for r in stored] == [
             ("", ""),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -117,7 +117,7 @@ def usage_breakdown(
             func.sum(USAGE.c.output_tokens),
             func.sum(USAGE.c.web_search_requests),
             func.sum(USAGE.c.cost_nanos),
-            func.max(USAGE.c.estimated.cast(BigInteger)),
+            func.max(case((USAGE.c.estimated.is_(True), 1), else_=0)),
         )
         .where(
             USAGE.c.bucket_width == width,

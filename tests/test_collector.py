@@ -1,0 +1,308 @@
+"""Collection end to end: client and simulator over real sockets, into both databases."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from service import ledger
+from service.anthropic import RetryPolicy
+from service.collector import floor_to_bucket
+from service.config import Settings, load_settings
+from service.cycle import Runtime
+from service.db import make_engine, transaction
+from service.errors import AdminAPIAuthError, AdminAPIError
+from service.models import CollectionState, UsageRecord
+from service.money import usd_to_nanos
+from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
+
+KEY = "sk-ant-admin01-collector-test-key-0123456789"
+MONTH = datetime(2026, 11, 1, tzinfo=UTC)
+NOW = datetime(2026, 11, 4, 12, 30, tzinfo=UTC)
+FAST_RETRY = RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.01)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(NOW)
+
+
+@pytest.fixture
+def simulator(clock: ManualClock) -> Iterator[SimulatorServer]:
+    spec = WorkloadSpec(seed=3, start=MONTH - timedelta(days=2), n_keys=6, n_workspaces=2)
+    with SimulatorServer(
+        Workload(spec), admin_key=KEY, forbidden_key="sk-ant-admin01-readonly-x", clock=clock
+    ) as server:
+        yield server
+
+
+def make_settings(simulator: SimulatorServer, db_url: str, **extra: str) -> Settings:
+    env = {
+        "ANTHROPIC_ADMIN_KEY": KEY,
+        "ANTHROPIC_BASE_URL": simulator.base_url,
+        "CREDITWATCH_DATABASE_URL": db_url,
+        "CREDITWATCH_STARTING_BALANCE": "1000.00",
+        "CREDITWATCH_STARTING_BALANCE_AT": "2026-11-02T00:00:00Z",
+        "CREDITWATCH_HTTP_TIMEOUT": "5s",
+    }
+    env.update(extra)
+    return load_settings(env, None)
+
+
+def snapshot(engine: Engine) -> dict[str, Any]:
+    """Everything booking can change, to compare before and after."""
+    with transaction(engine) as session:
+        state = session.get(CollectionState, "1h")
+        return {
+            "rows": _count(session, ledger.USAGE),
+            "entries": _count(session, ledger.LEDGER),
+            "balance": ledger.balance_nanos(session),
+            "charged": ledger.charged_total_nanos(session),
+            "watermark": state.watermark if state else None,
+        }
+
+
+def _count(session: Session, table: Any) -> int:
+    return int(session.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_first_cycle_backfills_the_month_and_charges_from_the_starting_balance(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock
+) -> None:
+    """The first cycle reads from the month start; only usage after the balance time is charged."""
+    settings = make_settings(simulator, db_url)
+    with Runtime(settings, retry=FAST_RETRY) as runtime:
+        result = runtime.cycle(clock)
+        assert result.collection.window_start == MONTH
+        assert result.collection.rows_fetched > 0
+        with transaction(runtime.engine) as session:
+            first_bucket = session.execute(
+                select(func.min(ledger.USAGE.c.bucket_start))
+            ).scalar_one()
+            spend = ledger.period_spend_nanos(session, MONTH, NOW, "1h")
+            before = ledger.period_spend_nanos(session, MONTH, MONTH + timedelta(days=1), "1h")
+            assert first_bucket == MONTH
+            assert ledger.charged_total_nanos(session) == spend - before
+            assert ledger.balance_nanos(session) == usd_to_nanos(Decimal(1000)) - (spend - before)
+            assert before > 0
+    requests = [r for r in simulator.requests if r.path.endswith("/messages")]
+    assert requests
+    assert all(r.headers.get("user-agent", "").startswith("creditwatch/") for r in requests)
+
+
+def test_growing_buckets_book_the_same_ledger_as_one_read_of_the_final_data(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock, tmp_path: Any
+) -> None:
+    """Cycles every few minutes while buckets grow end where one late read of final data ends."""
+    settings = make_settings(simulator, db_url)
+    with Runtime(settings, retry=FAST_RETRY) as runtime:
+        grew = 0
+        for _ in range(8):
+            result = runtime.cycle(clock)
+            grew += result.collection.booking.changed_rows
+            clock.advance(timedelta(minutes=20))
+        clock.advance(timedelta(hours=3))
+        runtime.cycle(clock)
+        incremental = snapshot(runtime.engine)
+        with transaction(runtime.engine) as session:
+            spend = ledger.period_spend_nanos(session, MONTH, clock(), "1h")
+    assert grew > 0, "the simulator's current buckets should have grown between cycles"
+    fresh = make_settings(simulator, f"sqlite:///{tmp_path / 'fresh.db'}")
+    with Runtime(fresh, retry=FAST_RETRY) as runtime:
+        runtime.cycle(clock)
+        once = snapshot(runtime.engine)
+        with transaction(runtime.engine) as session:
+            assert ledger.period_spend_nanos(session, MONTH, clock(), "1h") == spend
+    assert (incremental["rows"], incremental["balance"], incremental["charged"]) == (
+        once["rows"],
+        once["balance"],
+        once["charged"],
+    )
+
+
+def test_rereading_the_same_data_changes_nothing(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock
+) -> None:
+    """Two cycles at the same simulated moment: the second books no row and no entry."""
+    settings = make_settings(simulator, db_url)
+    with Runtime(settings, retry=FAST_RETRY) as runtime:
+        runtime.cycle(clock)
+        before = snapshot(runtime.engine)
+        again = runtime.cycle(clock)
+        assert again.collection.booking.new_rows == again.collection.booking.changed_rows == 0
+        assert snapshot(runtime.engine) == before
+
+
+@pytest.mark.parametrize(
+    "kind", ["non_json", "missing_data", "string_int", "negative_tokens", "bad_timestamp"]
+)
+def test_malformed_page_leaves_the_ledger_untouched(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock, kind: Any
+) -> None:
+    """A bad page is rejected whole: no row, entry or watermark moves; the failure is recorded."""
+    settings = make_settings(simulator, db_url)
+    with Runtime(settings, retry=FAST_RETRY) as runtime:
+        runtime.cycle(clock)
+        clock.advance(timedelta(minutes=30))
+        before = snapshot(runtime.engine)
+        simulator.faults.add_malformed(kind)
+        with pytest.raises(AdminAPIError):
+            runtime.cycle(clock)
+        assert snapshot(runtime.engine) == before
+        with transaction(runtime.engine) as session:
+            state = session.get(CollectionState, "1h")
+            assert state is not None
+            assert state.failing_since == clock()
+            assert state.last_error
+        recovered = runtime.cycle(clock)
+        assert recovered.collection.booking.changed_rows + recovered.collection.booking.new_rows > 0
+        with transaction(runtime.engine) as session:
+            state = session.get(CollectionState, "1h")
+            assert state is not None
+            assert (state.failing_since, state.last_success_at) == (None, clock())
+
+
+@pytest.mark.parametrize("status", [429, 500, 504, 529])
+def test_transient_errors_are_retried_within_the_cycle(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock, status: int
+) -> None:
+    """Two transient failures in a row do not fail the cycle."""
+    simulator.faults.add(
+        status=status,
+        times=2,
+        path_prefix="/v1/organizations/usage_report",
+        retry_after="0" if status == 429 else None,
+    )
+    with Runtime(make_settings(simulator, db_url), retry=FAST_RETRY) as runtime:
+        assert runtime.cycle(clock).collection.rows_fetched > 0
+
+
+def test_persistent_outage_fails_the_cycle_and_the_next_resumes_from_the_watermark(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock
+) -> None:
+    """After retries run out the cycle fails; the next one reads from the old watermark."""
+    with Runtime(make_settings(simulator, db_url), retry=FAST_RETRY) as runtime:
+        runtime.cycle(clock)
+        watermark = snapshot(runtime.engine)["watermark"]
+        clock.advance(timedelta(hours=2))
+        simulator.faults.add(status=529, times=None, path_prefix="/v1/organizations/usage_report")
+        with pytest.raises(AdminAPIError) as caught:
+            runtime.cycle(clock)
+        assert caught.value.transient
+        simulator.faults.clear()
+        resumed = runtime.cycle(clock)
+        assert resumed.collection.window_start == floor_to_bucket(
+            watermark - timedelta(hours=3), "1h"
+        )
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("sk-ant-admin01-wrong-key-999999", "ANTHROPIC_ADMIN_KEY"),
+        ("sk-ant-admin01-readonly-x", "ANTHROPIC_ADMIN_KEY"),
+    ],
+)
+def test_auth_errors_fail_at_once_naming_the_variable(
+    simulator: SimulatorServer,
+    db_url: str,
+    clock: ManualClock,
+    key: str,
+    message: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """401 and 403 are not retried and say which variable to fix, without the key."""
+    caplog.set_level(logging.DEBUG)
+    settings = make_settings(simulator, db_url, ANTHROPIC_ADMIN_KEY=key)
+    with Runtime(settings, retry=FAST_RETRY) as runtime, pytest.raises(AdminAPIAuthError) as caught:
+        runtime.cycle(clock)
+    assert message in str(caught.value)
+    assert key not in str(caught.value)
+    assert key not in caplog.text
+    usage_calls = [r for r in simulator.requests if r.path.endswith("/messages")]
+    assert len(usage_calls) == 1
+
+
+def test_names_and_nulls_reach_the_report(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock
+) -> None:
+    """Default-workspace and Console usage are kept as such; key and workspace names are stored."""
+    from service.reports import usage_breakdown
+
+    settings = make_settings(simulator, db_url)
+    with Runtime(settings, retry=FAST_RETRY) as runtime:
+        runtime.cycle(clock)
+        with transaction(runtime.engine) as session:
+            by_key = usage_breakdown(session, settings, "api_key", MONTH, clock())
+            by_ws = usage_breakdown(session, settings, "workspace", MONTH, clock())
+            stored_keys = {r.api_key_id for r in session.scalars(select(UsageRecord))}
+    assert "" in stored_keys
+    assert any(r.key == "" and r.name == "Console (no API key)" for r in by_key)
+    assert any(r.key == "" and r.name == "Default workspace" for r in by_ws)
+    assert all(r.name for r in by_key), "every API key should have a name from the Admin API"
+    assert all(r.name for r in by_ws)
+
+
+def test_changing_bucket_width_on_an_existing_database_is_refused(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock
+) -> None:
+    """Switching 1h to 1d would count the same usage twice; it is a configuration error."""
+    from service.errors import ConfigError
+
+    with Runtime(make_settings(simulator, db_url), retry=FAST_RETRY) as runtime:
+        runtime.cycle(clock)
+    daily = make_settings(simulator, db_url, CREDITWATCH_BUCKET_WIDTH="1d")
+    with Runtime(daily, retry=FAST_RETRY) as runtime, pytest.raises(ConfigError) as caught:
+        runtime.cycle(clock)
+    assert caught.value.variable == "CREDITWATCH_BUCKET_WIDTH"
+
+
+def test_estimate_agrees_with_the_simulated_bill(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock
+) -> None:
+    """Two independent price readings agree: the ledger's daily cost equals the cost report's."""
+    settings = make_settings(simulator, db_url)
+    with Runtime(settings, retry=FAST_RETRY) as runtime:
+        runtime.cycle(clock)
+        bill = runtime.client.cost_report(MONTH, MONTH + timedelta(days=3))
+        with transaction(runtime.engine) as session:
+            for day in range(3):
+                start = MONTH + timedelta(days=day)
+                billed = sum((r.amount_usd for r in bill if r.day_start == start), Decimal(0))
+                ours = _unestimated_spend(session, start, start + timedelta(days=1))
+                assert abs(usd_to_nanos(billed) - ours) <= 1000, (day, billed, ours)
+
+
+def _unestimated_spend(session: Session, start: datetime, end: datetime) -> int:
+    u = ledger.USAGE
+    statement = select(func.coalesce(func.sum(u.c.cost_nanos), 0)).where(
+        u.c.bucket_start >= start, u.c.bucket_start < end, u.c.service_tier != "priority"
+    )
+    return int(session.execute(statement).scalar_one())
+
+
+def test_sqlite_and_postgres_would_book_identical_amounts(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock, tmp_path: Any
+) -> None:
+    """The same data on this backend and on a reference SQLite file gives identical nano-dollars."""
+    reference = make_settings(simulator, f"sqlite:///{tmp_path / 'reference.db'}")
+    with Runtime(reference, retry=FAST_RETRY) as runtime:
+        runtime.cycle(clock)
+        expected = snapshot(runtime.engine)
+    with Runtime(make_settings(simulator, db_url), retry=FAST_RETRY) as runtime:
+        runtime.cycle(clock)
+        assert snapshot(runtime.engine) == expected
+
+
+def test_engine_factory_accepts_plain_postgresql_urls() -> None:
+    """postgresql:// (no driver) uses psycopg 3, the driver creditwatch ships with."""
+    engine = make_engine("postgresql://user@127.0.0.1:1/x")
+    assert engine.dialect.driver == "psycopg"
+    engine.dispose()

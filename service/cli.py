@@ -6,10 +6,13 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine
 
 from service import __version__, ledger
 from service.config import Settings, describe, load_settings, parse_money, parse_timestamp
@@ -128,7 +131,8 @@ def cmd_check_config(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
-    upgrade(make_engine(settings.database_url))
+    with _engine_ready(settings):
+        pass
     _say("database is at the newest schema")
     return 0
 
@@ -156,17 +160,24 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return run_daemon(settings, reload_settings=lambda: _settings(args))
 
 
-def _engine_ready(settings: Settings) -> Any:
+@contextmanager
+def _engine_ready(settings: Settings) -> Iterator[Engine]:
+    """An engine on the migrated database, with the starting balance synced; disposed afterwards."""
+    from service.collector import sync_opening
+
     engine = make_engine(settings.database_url)
-    upgrade(engine)
-    return engine
+    try:
+        upgrade(engine)
+        sync_opening(engine, settings, utc_now())
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from service.reports import build_status
 
-    engine = _engine_ready(settings)
-    with transaction(engine) as session:
+    with _engine_ready(settings) as engine, transaction(engine) as session:
         status = build_status(session, settings, utc_now())
     if args.json:
         _say(json.dumps(status, indent=2))
@@ -210,8 +221,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     now = utc_now()
     since = _parse_moment("--since", args.since) if args.since else month_start(now)
     until = _parse_moment("--until", args.until) if args.until else now
-    engine = _engine_ready(settings)
-    with transaction(engine) as session:
+    with _engine_ready(settings) as engine, transaction(engine) as session:
         rows = usage_breakdown(session, settings, args.by, since, until)
     total = totals(rows)
     if args.json:
@@ -253,7 +263,11 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def cmd_credits(settings: Settings, args: argparse.Namespace) -> int:
-    engine = _engine_ready(settings)
+    with _engine_ready(settings) as engine:
+        return _credits(engine, args)
+
+
+def _credits(engine: Engine, args: argparse.Namespace) -> int:
     now = utc_now()
     if args.credits_command == "add":
         amount = parse_money("AMOUNT", args.amount, "100.00")

@@ -217,8 +217,14 @@ def _check_names(env: Mapping[str, str]) -> list[str]:
             warnings.append(f"{name} is not implemented in this version and is ignored")
             continue
         close = difflib.get_close_matches(name, sorted(KNOWN_VARIABLES | RESERVED_VARIABLES), 1)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise ConfigError(name, f"is not a creditwatch setting{hint}", "see .env.example")
+        # Never echo the value: a misspelt secret variable still holds a secret.
+        suggestion = f"did you mean {close[0]}?" if close else "every setting is in .env.example"
+        raise ConfigError(
+            name,
+            f"is not a creditwatch setting; {suggestion}",
+            "",
+            example_line=f"{close[0] if close else 'CREDITWATCH_POLL_INTERVAL'}=…",
+        )
     return warnings
 
 

@@ -23,11 +23,15 @@ class CreditwatchError(Exception):
 class ConfigError(CreditwatchError):
     """A setting is missing or invalid. The message names the variable, the problem, an example."""
 
-    def __init__(self, variable: str, problem: str, example: str) -> None:
+    def __init__(
+        self, variable: str, problem: str, example: str, *, example_line: str = ""
+    ) -> None:
         self.variable = variable
         self.problem = problem
         self.example = example
-        super().__init__(f"{variable}: {problem} (example: {variable}={example})")
+        super().__init__(
+            f"{variable}: {problem} (example: {example_line or f'{variable}={example}'})"
+        )
 
 
 class PriceBookError(CreditwatchError):

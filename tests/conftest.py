@@ -1,6 +1,6 @@
 """Shared fixtures: a fresh database per test on SQLite and, when configured, on PostgreSQL.
 
-PostgreSQL tests need CREDITWATCH_TEST_POSTGRES_URL; with CREDITWATCH_REQUIRE_POSTGRES=1 (CI) a
+PostgreSQL tests need CW_TEST_POSTGRES_URL; with CW_REQUIRE_POSTGRES=1 (CI) a
 missing or unreachable server fails the run instead of skipping.
 """
 
@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 
 from service.db import make_engine, upgrade
 
-POSTGRES_URL = os.environ.get("CREDITWATCH_TEST_POSTGRES_URL", "")
-REQUIRE_POSTGRES = os.environ.get("CREDITWATCH_REQUIRE_POSTGRES") == "1"
+POSTGRES_URL = os.environ.get("CW_TEST_POSTGRES_URL", "")
+REQUIRE_POSTGRES = os.environ.get("CW_REQUIRE_POSTGRES") == "1"
 
 
 def _postgres_schema_url(base: str, schema: str) -> str:
@@ -36,8 +36,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     if not POSTGRES_URL:
         if REQUIRE_POSTGRES:
-            pytest.fail("CREDITWATCH_REQUIRE_POSTGRES=1 but CREDITWATCH_TEST_POSTGRES_URL is unset")
-        pytest.skip("CREDITWATCH_TEST_POSTGRES_URL is not set")
+            pytest.fail("CW_REQUIRE_POSTGRES=1 but CW_TEST_POSTGRES_URL is unset")
+        pytest.skip("CW_TEST_POSTGRES_URL is not set")
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_engine(_postgres_schema_url(POSTGRES_URL, "public"))
     with admin.begin() as connection:

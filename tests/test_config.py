@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from service.cli import main
-from service.config import describe, load_settings
+from service.config import KNOWN_VARIABLES, RESERVED_VARIABLES, describe, load_settings
 from service.errors import ConfigError
 
 KEY = "sk-ant-admin01-abcdefghijklmnopqrstuvwxyz"
@@ -166,7 +166,24 @@ def test_bad_values_name_the_variable_the_problem_and_an_example(
         load_settings(env, None)
     assert caught.value.variable == variable
     assert problem in caught.value.problem
-    assert f"example: {variable}=" in str(caught.value)
+    assert "(example: " in str(caught.value)
+    if "did you mean" not in problem:
+        assert f"example: {variable}=" in str(caught.value)
+
+
+def test_misspelt_secret_variable_is_not_echoed() -> None:
+    """A typo in a secret's name is reported without printing the value it holds."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, "CREDITWATCH_WEBHOK_SECRET": "whsec_c2VjcmV0LXZhbHVl"}, None)
+    assert "CREDITWATCH_WEBHOOK_SECRET" in str(caught.value)
+    assert "whsec_c2VjcmV0LXZhbHVl" not in str(caught.value)
+
+
+def test_env_example_documents_every_variable() -> None:
+    """.env.example names every variable this version reads or reserves."""
+    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    for name in sorted(KNOWN_VARIABLES | RESERVED_VARIABLES):
+        assert name in example, name
 
 
 def test_reserved_variables_warn_instead_of_failing() -> None:

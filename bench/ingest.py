@@ -1,0 +1,280 @@
+"""`make bench`: ingest a month of hourly usage (200 keys × 6 models) and compare with a floor.
+
+For each database the full path is timed (HTTP from the simulator, parsing, pricing, booking
+in one transaction per chunk), and the booking step alone, against a floor measured in the same
+run on the same rows: plain ``sqlite3.executemany`` into a bare table, or PostgreSQL ``COPY``.
+The simulator runs in its own process so that its JSON encoding does not share our GIL.
+Figures are printed and written to ``bench/results/ingest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import resource
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import text
+
+from service import ledger
+from service.anthropic import AdminClient
+from service.collector import make_pricer
+from service.config import load_settings
+from service.cycle import Runtime
+from service.db import make_engine, transaction, upgrade
+from service.http import build_http_client
+from service.pricing import PriceBook
+from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
+from service.usage import UsageRow
+
+KEY = "sk-ant-admin01-bench-0000000000"
+START = datetime(2026, 10, 1, tzinfo=UTC)
+END = datetime(2026, 11, 1, tzinfo=UTC)
+NOW = END + timedelta(hours=2)
+N_KEYS = int(os.environ.get("BENCH_KEYS", "200"))
+POSTGRES_URL = os.environ.get(
+    "CW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
+COLUMNS = (
+    "bucket_start",
+    "bucket_width",
+    "model",
+    "api_key_id",
+    "workspace_id",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+    "uncached_input_tokens",
+    "cache_creation_5m_tokens",
+    "cache_creation_1h_tokens",
+    "cache_read_tokens",
+    "output_tokens",
+    "web_search_requests",
+    "cost_nanos",
+)
+
+
+def _serve(port_queue: Any, stop: Any) -> None:
+    spec = WorkloadSpec(seed=11, start=START, n_keys=N_KEYS, n_workspaces=8)
+    with SimulatorServer(Workload(spec), admin_key=KEY, clock=ManualClock(NOW)) as server:
+        port_queue.put(server.base_url)
+        stop.wait()
+
+
+@contextmanager
+def simulator() -> Iterator[str]:
+    context = multiprocessing.get_context("spawn")
+    queue, stop = context.Queue(), context.Event()
+    process = context.Process(target=_serve, args=(queue, stop), daemon=True)
+    process.start()
+    try:
+        yield queue.get(timeout=120)
+    finally:
+        stop.set()
+        process.join(timeout=10)
+
+
+def floor_rows(rows: list[UsageRow], book: PriceBook) -> list[tuple[Any, ...]]:
+    price = make_pricer(book)
+    return [
+        (
+            r.key.bucket_start,
+            r.key.bucket_width,
+            r.key.model or "",
+            r.key.api_key_id or "",
+            r.key.workspace_id or "",
+            r.key.service_tier or "",
+            r.key.context_window or "",
+            r.key.inference_geo or "",
+            r.counts.uncached_input_tokens,
+            r.counts.cache_creation_5m_tokens,
+            r.counts.cache_creation_1h_tokens,
+            r.counts.cache_read_tokens,
+            r.counts.output_tokens,
+            r.counts.web_search_requests,
+            price(r.key, r.counts).cost_nanos,
+        )
+        for r in rows
+    ]
+
+
+def sqlite_floor(rows: list[tuple[Any, ...]], folder: Path) -> float:
+    connection = sqlite3.connect(folder / "floor.db")
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute(f"CREATE TABLE bare ({', '.join(COLUMNS)})")
+    marks = ", ".join("?" * len(COLUMNS))
+    plain = [(r[0].isoformat(), *r[1:]) for r in rows]
+    began = time.perf_counter()
+    connection.executemany(f"INSERT INTO bare VALUES ({marks})", plain)
+    connection.commit()
+    elapsed = time.perf_counter() - began
+    connection.close()
+    return elapsed
+
+
+def postgres_floor(rows: list[tuple[Any, ...]]) -> float:
+    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as connection:
+        connection.execute(
+            "CREATE TEMP TABLE bare (bucket_start timestamptz, bucket_width text, model text, "
+            "api_key_id text, workspace_id text, service_tier text, context_window text, "
+            "inference_geo text, uncached_input_tokens bigint, cache_creation_5m_tokens bigint, "
+            "cache_creation_1h_tokens bigint, cache_read_tokens bigint, output_tokens bigint, "
+            "web_search_requests bigint, cost_nanos bigint)"
+        )
+        began = time.perf_counter()
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY bare ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        connection.commit()
+        return time.perf_counter() - began
+
+
+@contextmanager
+def database(backend: str, folder: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'creditwatch.db'}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def postgres_available() -> bool:
+    try:
+        with psycopg.connect(
+            POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3
+        ):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def bench_backend(
+    backend: str, base_url: str, rows: list[UsageRow], floor: list[tuple[Any, ...]]
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder_name:
+        folder = Path(folder_name)
+        clock = ManualClock(NOW)
+        with database(backend, folder) as url:
+            settings = load_settings(
+                {
+                    "ANTHROPIC_ADMIN_KEY": KEY,
+                    "ANTHROPIC_BASE_URL": base_url,
+                    "CREDITWATCH_DATABASE_URL": url,
+                    "CREDITWATCH_BACKFILL_FROM": START.isoformat(),
+                    "CREDITWATCH_STARTING_BALANCE": "1000000",
+                    "CREDITWATCH_STARTING_BALANCE_AT": START.isoformat(),
+                    "CREDITWATCH_HTTP_TIMEOUT": "300s",
+                },
+                None,
+            )
+            with Runtime(settings) as runtime:
+                began = time.perf_counter()
+                result = runtime.cycle(clock)
+                full = time.perf_counter() - began
+                began = time.perf_counter()
+                again = runtime.cycle(clock)
+                reread = time.perf_counter() - began
+                assert (
+                    again.collection.booking.new_rows == again.collection.booking.changed_rows == 0
+                )
+            with (
+                database(backend, folder / "b")
+                if backend == "postgres"
+                else _fresh_sqlite(folder) as url2
+            ):
+                engine = make_engine(url2)
+                upgrade(engine)
+                price = make_pricer(PriceBook.load())
+                began = time.perf_counter()
+                with transaction(engine) as session:
+                    ledger.book_usage(session, rows, price, opening_at=START, now=NOW)
+                booking = time.perf_counter() - began
+                engine.dispose()
+        floor_seconds = (
+            sqlite_floor(floor, folder) if backend == "sqlite" else postgres_floor(floor)
+        )
+    n = result.collection.rows_fetched
+    return {
+        "rows": n,
+        "full_path_seconds": round(full, 3),
+        "full_path_rows_per_second": round(n / full),
+        "reread_last_3h_seconds": round(reread, 3),
+        "booking_seconds": round(booking, 3),
+        "booking_rows_per_second": round(len(rows) / booking),
+        "floor": "sqlite3.executemany" if backend == "sqlite" else "COPY",
+        "floor_seconds": round(floor_seconds, 3),
+        "floor_rows_per_second": round(len(floor) / floor_seconds),
+        "booking_vs_floor_slowdown": round(booking / floor_seconds, 2),
+        "full_path_vs_floor_slowdown": round(full / floor_seconds, 2),
+    }
+
+
+@contextmanager
+def _fresh_sqlite(folder: Path) -> Iterator[str]:
+    yield f"sqlite:///{folder / 'booking-only.db'}"
+
+
+def describe(backend: str, f: dict[str, Any]) -> str:
+    full = f"full path {f['full_path_rows_per_second']:>8,} rows/s ({f['full_path_seconds']}s)"
+    booking = f"booking {f['booking_rows_per_second']:>8,} rows/s"
+    floor = f"{f['floor']} {f['floor_rows_per_second']:>9,} rows/s"
+    ratio = f"{f['booking_vs_floor_slowdown']}x slower"
+    reread = f"re-read of the last 3h {f['reread_last_3h_seconds']}s"
+    return f"{backend:9} {full}; {booking} vs {floor} = {ratio}; {reread}"
+
+
+def main() -> int:
+    figures: dict[str, Any] = {"keys": N_KEYS, "month": f"{START:%Y-%m}", "bucket_width": "1h"}
+    with simulator() as base_url:
+        with build_http_client(base_url, timeout=300) as http:
+            began = time.perf_counter()
+            rows = AdminClient(http, KEY).usage(START, END, bucket_width="1h")
+            figures["fetch_and_parse_seconds"] = round(time.perf_counter() - began, 3)
+        book = PriceBook.load()
+        began = time.perf_counter()
+        floor = floor_rows(rows, book)
+        figures["pricing_seconds"] = round(time.perf_counter() - began, 3)
+        figures["rows"] = len(rows)
+        print(
+            f"{len(rows):,} rows fetched and parsed in {figures['fetch_and_parse_seconds']}s, "
+            f"priced in {figures['pricing_seconds']}s"
+        )
+        backends = ["sqlite"] + (["postgres"] if postgres_available() else [])
+        for backend in backends:
+            figures[backend] = bench_backend(backend, base_url, rows, floor)
+            print(describe(backend, figures[backend]))
+        if "postgres" not in backends:
+            print("postgres  skipped: no server at CW_TEST_POSTGRES_URL")
+    figures["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(f"peak RSS of the benchmark process: {figures['peak_rss_mib']} MiB")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"figures written to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""The commands as a user runs them: once, status, report, credits, db upgrade, demo."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from service import cli
+from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
+
+KEY = "sk-ant-admin01-cli-test-key-abcdefghijklmnop"
+NOW = datetime(2026, 11, 10, 15, 20, tzinfo=UTC)
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimulatorServer]:
+    spec = WorkloadSpec(seed=5, start=datetime(2026, 10, 25, tzinfo=UTC), n_keys=4)
+    with SimulatorServer(Workload(spec), admin_key=KEY, clock=ManualClock(NOW)) as server:
+        yield server
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, simulator: SimulatorServer, db_url: str
+) -> Path:
+    """A working directory with a .env pointing at the simulator and a fresh database."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "utc_now", lambda: NOW)
+    for name in ("ANTHROPIC_ADMIN_KEY", "CREDITWATCH_DATABASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text(
+        f"ANTHROPIC_ADMIN_KEY={KEY}\n"
+        f"ANTHROPIC_BASE_URL={simulator.base_url}\n"
+        f"CREDITWATCH_DATABASE_URL={db_url}\n"
+        "CREDITWATCH_STARTING_BALANCE=300\n"
+        "CREDITWATCH_STARTING_BALANCE_AT=2026-11-05T00:00:00Z\n"
+        "CREDITWATCH_LOG_LEVEL=DEBUG\n"
+    )
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_once_then_status_json_has_the_contract_fields(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`once` books the month; `status --json` shows balance, budgets, collection and outbox."""
+    code, out, err = run(capsys, "once")
+    assert code == 0, err
+    assert "collected 2026-11-01T00:00Z" in out
+    code, out, _ = run(capsys, "status", "--json")
+    assert code == 0
+    status = json.loads(out)
+    assert isinstance(status["balance_usd"], str)
+    assert Decimal(status["balance_usd"]) < Decimal(300)
+    assert status["budgets"] == []
+    assert status["last_collected_at"] == "2026-11-10T15:20:00Z"
+    assert status["outbox"] == {"pending": 0, "sending": 0, "sent": 0, "failed": 0}
+    month = Decimal(status["spend"]["month_to_date_usd"])
+    assert month > Decimal(300) - Decimal(status["balance_usd"]), "pre-balance usage is spend too"
+    assert KEY not in out + err
+
+
+def test_status_and_report_work_without_the_api(
+    env: Path, capsys: pytest.CaptureFixture[str], simulator: SimulatorServer
+) -> None:
+    """After a cycle, status and report answer from the ledger even when the API is gone."""
+    assert run(capsys, "once")[0] == 0
+    simulator.stop()
+    code, out, _ = run(capsys, "status")
+    assert code == 0
+    assert "Balance           $" in out
+    for by in ("model", "api_key", "workspace", "day"):
+        code, out, _ = run(capsys, "report", "--by", by, "--json")
+        assert code == 0
+        report = json.loads(out)
+        assert report["rows"]
+        total = sum(Decimal(r["cost_usd"]) for r in report["rows"])
+        assert total == Decimal(report["total"]["cost_usd"])
+    code, out, _ = run(capsys, "report", "--by", "day", "--since", "2026-11-09")
+    assert code == 0
+    assert "2026-11-09" in out
+    assert "2026-11-08" not in out
+
+
+def test_report_totals_match_status_month_spend(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report's total for the month equals status's month-to-date spend."""
+    run(capsys, "once")
+    status = json.loads(run(capsys, "status", "--json")[1])
+    report = json.loads(run(capsys, "report", "--json")[1])
+    assert report["total"]["cost_usd"] == status["spend"]["month_to_date_usd"]
+
+
+def test_credits_add_and_list(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A purchase raises the balance by exactly its amount and is listed."""
+    run(capsys, "once")
+    before = Decimal(json.loads(run(capsys, "status", "--json")[1])["balance_usd"])
+    code, out, _ = run(
+        capsys, "credits", "add", "125.50", "--at", "2026-11-08T09:00:00Z", "--note", "invoice 42"
+    )
+    assert code == 0
+    assert "$125.50" in out
+    after = Decimal(json.loads(run(capsys, "status", "--json")[1])["balance_usd"])
+    assert after - before == Decimal("125.50")
+    listed = json.loads(run(capsys, "credits", "list", "--json")[1])
+    assert [(e["kind"], e["amount_usd"], e["note"]) for e in listed] == [
+        ("opening", "300.00", "starting balance"),
+        ("purchase", "125.50", "invoice 42"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("credits", "add", "10", "--at", "2026-11-01T00:00:00Z"), "before the starting balance"),
+        (("credits", "add", "0"), "positive"),
+    ],
+)
+def test_credits_add_refusals_are_one_line(
+    env: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    """A purchase that would double-count, or is not positive, is refused with a reason."""
+    code, _, err = run(capsys, *args)
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("creditwatch: ")
+    assert message in last
+
+
+def test_credits_add_bad_amount_is_a_usage_error(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A non-numeric amount is rejected before anything is written."""
+    code, _, err = run(capsys, "credits", "add", "ten")
+    assert code == 78
+    assert "AMOUNT" in err
+
+
+def test_once_with_a_wrong_key_fails_in_one_line_without_the_key(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """401: exit 1, one line naming ANTHROPIC_ADMIN_KEY, and the key is nowhere in the output."""
+    wrong = "sk-ant-admin01-wrong-0000000000000000"
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", wrong)
+    code, out, err = run(capsys, "once")
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("creditwatch: collection failed")
+    assert "ANTHROPIC_ADMIN_KEY" in last
+    assert wrong not in out + err
+    assert wrong[4:20] not in out + err
+
+
+def test_once_when_the_api_is_unreachable_fails_cleanly(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection refused after retries exits 1 with a one-line reason, no traceback."""
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setattr("service.anthropic.DEFAULT_RETRY", cli_retry())
+    code, _, err = run(capsys, "once")
+    assert code == 1
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("creditwatch: collection failed")
+
+
+def cli_retry() -> object:
+    from service.anthropic import RetryPolicy
+
+    return RetryPolicy(max_retries=1, base_delay=0.001, max_delay=0.001)
+
+
+def test_debug_logs_never_contain_the_key(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Even at DEBUG, with httpx and httpcore loaded, the admin key never reaches stderr."""
+    code, out, err = run(capsys, "once")
+    assert code == 0
+    assert KEY not in out + err
+    assert KEY[8:24] not in out + err
+
+
+def test_db_upgrade(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`db upgrade` migrates and says so; a second run is a no-op."""
+    assert run(capsys, "db", "upgrade")[:2] == (0, "database is at the newest schema\n")
+    assert run(capsys, "db", "upgrade")[0] == 0
+
+
+def test_demo_runs_end_to_end(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`creditwatch demo` needs no account: simulator, SQLite, cycles, a breakdown."""
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "demo", "--cycles", "2", "--interval", "0.2")
+    assert code == 0
+    assert "[cycle 1] collected" in out
+    assert "[cycle 2] collected" in out
+    assert "This month by model:" in out
+    assert "balance $" in out
+
+
+def test_now_is_aware_utc() -> None:
+    """The CLI's clock is aware UTC."""
+    assert cli.utc_now().utcoffset() == timedelta(0)

@@ -1,0 +1,256 @@
+"""A synthetic, deterministic Claude workload: exact hourly ground truth and what is visible when.
+
+The ground truth is defined per (stream, hour) as integers. Minutes split an hour exactly and
+days are exact sums of hours. At simulator time ``now`` an hour is invisible until
+``visibility_delay`` after its start, then its counts grow linearly (integer floor of
+``truth * elapsed / span``, hence monotonic) until ``growth_window`` after its end. A day is the
+sum of its visible hours; a minute grows the same way over its own window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from functools import lru_cache
+from typing import NamedTuple
+
+from service.simulator.catalog import M64, ApiKey, Stream, Workspace, build_catalog, mix64
+
+Counts = tuple[int, int, int, int, int, int]
+"""Usage counters in order: uncached input, 5m cache write, 1h cache write, cache read, output,
+web search requests."""
+
+ZERO: Counts = (0, 0, 0, 0, 0, 0)
+DEFAULT_MODELS = (
+    "claude-sonnet-4-5-20250929",
+    "claude-opus-4-6",
+    "claude-haiku-4-5-20251001",
+    "claude-sonnet-4-20250514",
+    "claude-3-5-haiku-20241022",
+    "claude-opus-4-1-20250805",
+)
+_HOUR = 3600
+_DAY = 86400
+# Busy in European/US working hours (UTC), quiet at night; permille of full activity.
+_RHYTHM = (200, 200, 200, 200, 200, 250, 450, 600, 900, 900, 900, 900,
+           800, 800, 1000, 1000, 1000, 1000, 700, 600, 500, 400, 300, 250)  # fmt: skip
+_WEEKEND_PERMILLE = 350
+
+
+class TokenCounts(NamedTuple):
+    """One stream's (or a sum of streams') usage counters."""
+
+    uncached_input_tokens: int
+    ephemeral_5m_input_tokens: int
+    ephemeral_1h_input_tokens: int
+    cache_read_input_tokens: int
+    output_tokens: int
+    web_search_requests: int
+
+
+@dataclass(frozen=True)
+class Spike:
+    """Multiply usage in hours that start in [start, end), for one key or (None) for everyone."""
+
+    start: datetime
+    end: datetime
+    multiplier: Decimal | int
+    api_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """The knobs of a synthetic organization. Equal specs give byte-identical reports."""
+
+    seed: int = 1
+    start: datetime = datetime(2025, 8, 1, tzinfo=UTC)
+    """Usage begins with the first hour that starts at or after this instant."""
+    n_workspaces: int = 3
+    """Named workspaces, in addition to the default workspace."""
+    n_keys: int = 12
+    models: tuple[str, ...] = DEFAULT_MODELS
+    hourly_spend_usd: Decimal = Decimal(10)
+    """Approximate list-price spend of the whole organization in a busy weekday hour."""
+    spike: Spike | None = None
+    visibility_delay: timedelta = timedelta(minutes=5)
+    growth_window: timedelta = timedelta(hours=1)
+    bill_adjustment: Decimal = Decimal(1)
+    """Multiplier from list price to what ``cost_report`` bills (e.g. ``Decimal("0.97")``)."""
+
+    def __post_init__(self) -> None:
+        if self.start.utcoffset() != timedelta(0):
+            raise ValueError("WorkloadSpec.start must be an aware UTC datetime")
+        if self.n_workspaces < 0 or self.n_keys < 0 or not self.models:
+            raise ValueError("WorkloadSpec needs n_workspaces >= 0, n_keys >= 0 and a model")
+        if self.visibility_delay < timedelta(0) or self.growth_window < timedelta(0):
+            raise ValueError("visibility_delay and growth_window must not be negative")
+
+
+@dataclass
+class _MinuteSplit:
+    prefix: list[int]
+    total: int
+    offsets: list[int] = field(default_factory=list)
+
+
+class Workload:
+    """Ground truth and visibility for one :class:`WorkloadSpec`; thread-safe, read-only."""
+
+    def __init__(self, spec: WorkloadSpec) -> None:
+        self.spec = spec
+        catalog = build_catalog(
+            seed=spec.seed,
+            start=spec.start,
+            n_workspaces=spec.n_workspaces,
+            n_keys=spec.n_keys,
+            models=spec.models,
+            hourly_spend_usd=Fraction(spec.hourly_spend_usd),
+        )
+        self.workspaces: tuple[Workspace, ...] = catalog.workspaces
+        self.api_keys: tuple[ApiKey, ...] = catalog.api_keys
+        self.streams: tuple[Stream, ...] = catalog.streams
+        self._first_hour = -(-int(spec.start.timestamp()) // _HOUR)
+        self._delay = int(spec.visibility_delay.total_seconds())
+        self._growth = int(spec.growth_window.total_seconds())
+        self._hour_seed = mix64(spec.seed * 0xA24BAED4963EE407)
+        self._spike = _spike_window(spec.spike)
+        self._rows = [(s.seed, s.api_key_id, *s.base) for s in self.streams]
+        self.truth_hour = lru_cache(maxsize=96)(self._compute_truth_hour)
+        self._truth_day = lru_cache(maxsize=64)(self._compute_truth_day)
+        self._minute_split = lru_cache(maxsize=8)(self._compute_minute_split)
+
+    def _compute_truth_hour(self, hour: int) -> Sequence[Counts]:
+        """Final counters of every stream (in ``streams`` order) for the hour ``hour`` (epoch h)."""
+        if hour < self._first_hour:
+            return [ZERO] * len(self.streams)
+        days_since_epoch, hour_of_day = divmod(hour, 24)
+        factor = _RHYTHM[hour_of_day]
+        if (days_since_epoch + 3) % 7 >= 5:  # 1970-01-01 was a Thursday
+            factor = factor * _WEEKEND_PERMILLE // 1000
+        spike_key, spike_permille = None, 1000
+        if self._spike is not None and self._spike[0] <= hour < self._spike[1]:
+            spike_key, spike_permille = self._spike[2], self._spike[3]
+        everyone = factor * (spike_permille if spike_key is None else 1000)
+        keyed = factor * spike_permille
+        hour_seed = mix64(self._hour_seed ^ hour)
+        result: list[Counts] = []
+        append = result.append
+        for seed, key_id, b0, b1, b2, b3, b4, b5 in self._rows:
+            x = (seed ^ hour_seed) & M64
+            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+            x ^= x >> 31
+            f = keyed if key_id is not None and key_id == spike_key else everyone
+            # Noise of 0.7-1.21 per counter, from 9 bits each of one hash.
+            append(
+                (
+                    b0 * f * (700 + (x & 511)) // 1_000_000_000,
+                    b1 * f * (700 + ((x >> 9) & 511)) // 1_000_000_000,
+                    b2 * f * (700 + ((x >> 18) & 511)) // 1_000_000_000,
+                    b3 * f * (700 + ((x >> 27) & 511)) // 1_000_000_000,
+                    b4 * f * (700 + ((x >> 36) & 511)) // 1_000_000_000,
+                    b5 * f * (700 + ((x >> 45) & 511)) // 1_000_000_000,
+                )
+            )
+        return result
+
+    def _compute_truth_day(self, day: int) -> Sequence[Counts]:
+        return _sum_columns([self.truth_hour(h) for h in range(day * 24, day * 24 + 24)])
+
+    def _progress(self, start: int, width: int, now: int) -> tuple[int, int]:
+        """(elapsed, span) of a bucket's growth at ``now``: 0 is invisible, equal is final."""
+        visible_from = start + self._delay
+        final_at = start + width + self._growth
+        if now < visible_from:
+            return 0, 1
+        if now >= final_at or final_at <= visible_from:
+            return 1, 1
+        return now - visible_from, final_at - visible_from
+
+    def visible_hour(self, hour: int, now: int) -> Sequence[Counts] | None:
+        """Counters per stream of the hour (epoch hours) as the API shows them at ``now``
+        (epoch seconds), or None while the hour is invisible."""
+        elapsed, span = self._progress(hour * _HOUR, _HOUR, now)
+        if elapsed == 0:
+            return None
+        truth = self.truth_hour(hour)
+        if elapsed == span:
+            return truth
+        return [
+            (
+                a * elapsed // span,
+                b * elapsed // span,
+                c * elapsed // span,
+                d * elapsed // span,
+                e * elapsed // span,
+                f * elapsed // span,
+            )
+            for a, b, c, d, e, f in truth
+        ]
+
+    def visible_day(self, day: int, now: int) -> Sequence[Counts] | None:
+        """The sum of the day's visible hours (``day`` in epoch days), or None if none is."""
+        if self._progress(day * _DAY, _DAY, now) == (1, 1):
+            return self._truth_day(day)
+        hours = [self.visible_hour(h, now) for h in range(day * 24, day * 24 + 24)]
+        shown = [h for h in hours if h is not None]
+        return _sum_columns(shown) if shown else None
+
+    def visible_minute(self, minute: int, now: int) -> Sequence[Counts] | None:
+        """The minute's share of its hour (exact: an hour's minutes sum to the hour), grown
+        over the minute's own window; None while invisible."""
+        elapsed, span = self._progress(minute * 60, 60, now)
+        if elapsed == 0:
+            return None
+        hour, index = divmod(minute, 60)
+        truth = self.truth_hour(hour)
+        split = self._minute_split(hour)
+        prefix, total = split.prefix, split.total
+        result: list[Counts] = []
+        for counts, offset in zip(truth, split.offsets, strict=True):
+            low = prefix[offset + index] - prefix[offset]
+            high = low + prefix[offset + index + 1] - prefix[offset + index]
+            result.append(
+                tuple(  # type: ignore[arg-type]
+                    (v * high // total - v * low // total) * elapsed // span for v in counts
+                )
+            )
+        return result
+
+    def _compute_minute_split(self, hour: int) -> _MinuteSplit:
+        # Minute weights are shared by the hour's streams, each starting at its own offset.
+        seed = mix64(self._hour_seed ^ hour ^ 0x5851F42D4C957F2D)
+        weights = [(mix64(seed + i) >> 40) % 16 for i in range(60)]
+        weights[0] += 1  # never all zero
+        prefix = [0]
+        for w in weights + weights:
+            prefix.append(prefix[-1] + w)
+        offsets = [mix64(seed ^ s.seed) % 60 for s in self.streams]
+        return _MinuteSplit(prefix=prefix, total=prefix[60], offsets=offsets)
+
+    def truth(self, start: datetime, end: datetime) -> TokenCounts:
+        """Final counters of the whole organization over the whole hours in [start, end)."""
+        first = -(-int(start.timestamp()) // _HOUR)
+        last = int(end.timestamp()) // _HOUR
+        hours = [self.truth_hour(h) for h in range(first, last)]
+        totals = [sum(col) for col in zip(*_sum_columns(hours), strict=True)] if hours else [0] * 6
+        return TokenCounts(*totals)
+
+
+def _sum_columns(parts: Sequence[Sequence[Counts]]) -> Sequence[Counts]:
+    """Stream-wise sums of several per-stream count lists."""
+    return [
+        tuple(sum(column) for column in zip(*per_stream, strict=True))
+        for per_stream in zip(*parts, strict=True)
+    ]
+
+
+def _spike_window(spike: Spike | None) -> tuple[int, int, str | None, int] | None:
+    if spike is None:
+        return None
+    first = -(-int(spike.start.timestamp()) // _HOUR)
+    last = -(-int(spike.end.timestamp()) // _HOUR)
+    return first, last, spike.api_key_id, int(Decimal(spike.multiplier) * 1000)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,7 @@ from service.errors import (
     PriceBookError,
 )
 from service.logs import configure_logging
-from service.models import LedgerEntry
-from service.money import format_usd, usd_to_nanos
+from service.money import format_usd, usd_text, usd_to_nanos
 
 EX_CONFIG = 78
 log = logging.getLogger("creditwatch")
@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("amount")
     add.add_argument("--at", help="RFC 3339 time of the purchase (default: now)")
     add.add_argument("--note", default="")
+    add.add_argument(
+        "--expires-at", help="RFC 3339 expiry (default: CREDITWATCH_CREDIT_EXPIRY after --at)"
+    )
     credit_list = credit_commands.add_parser("list", help="list the starting balance and purchases")
     credit_list.add_argument("--json", action="store_true")
     commands.add_parser("check-config", help="validate settings and print them, secrets masked")
@@ -264,45 +267,74 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 def cmd_credits(settings: Settings, args: argparse.Namespace) -> int:
     with _engine_ready(settings) as engine:
-        return _credits(engine, args)
+        return _credits(engine, settings, args)
 
 
-def _credits(engine: Engine, args: argparse.Namespace) -> int:
+def _credits(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
+    from service.credit_ledger import current_walk, stated_lots, sync_credits
+
     now = utc_now()
     if args.credits_command == "add":
         amount = parse_money("AMOUNT", args.amount, "100.00")
         at = parse_timestamp("--at", args.at, "2026-11-20T09:30:00Z") if args.at else now
+        expires = (
+            parse_timestamp("--expires-at", args.expires_at, "2027-11-20T09:30:00Z")
+            if args.expires_at
+            else None
+        )
         try:
             with transaction(engine) as session:
-                entry = ledger.add_purchase(session, usd_to_nanos(amount), at, args.note, now)
+                entry = ledger.add_purchase(
+                    session, usd_to_nanos(amount), at, args.note, now, expires_at=expires
+                )
+                sync_credits(session, settings, now)
         except LedgerError as exc:
             return _fail(str(exc))
-        _say(
-            f"recorded purchase #{entry.id}: ${format_usd(entry.amount_nanos)} at {at.isoformat()}"
-        )
+        _say(f"recorded purchase #{entry.id}: {usd_text(entry.amount_nanos)} at {at.isoformat()}")
         return 0
     with transaction(engine) as session:
-        entries = ledger.purchases(session)
+        result = current_walk(session, settings, now)
+        lots = result.lots if result else stated_lots(session, settings.credit_expiry)
+        notes = {f"purchase:{e.id}": e.note for e in ledger.purchases(session)}
+    rows = [
+        {
+            "key": lot.key,
+            "kind": lot.kind,
+            "at": _iso(lot.at),
+            "amount_usd": format_usd(lot.amount_nanos),
+            "remaining_usd": format_usd(result.remaining[lot.key]) if result else None,
+            "expires_at": _iso(lot.expires_at),
+            "expired": lot.expires_at <= now,
+            "note": notes.get(lot.key, ""),
+        }
+        for lot in sorted(lots, key=lambda lot: (lot.at, lot.key))
+    ]
     if args.json:
-        _say(json.dumps([_entry_json(e) for e in entries], indent=2))
+        _say(json.dumps(rows, indent=2))
         return 0
-    if not entries:
+    if not rows:
         _say("no starting balance or purchases recorded")
-    for entry in entries:
-        label = "starting balance" if entry.kind == "opening" else "purchase"
-        note = f"  {entry.note}" if entry.note and entry.kind == "purchase" else ""
-        _say(f"{entry.at.isoformat()}  {label:16}  ${format_usd(entry.amount_nanos)}{note}")
+        return 0
+    unit = settings.credit_unit_usd
+    table = [
+        (
+            str(row["kind"]),
+            str(row["at"]),
+            usd_text(usd_to_nanos(Decimal(str(row["amount_usd"]))), unit),
+            usd_text(usd_to_nanos(Decimal(str(row["remaining_usd"]))), unit)
+            if row["remaining_usd"] is not None
+            else "unknown",
+            f"{row['expires_at']}{' (expired)' if row['expired'] else ''}",
+            str(row["note"]),
+        )
+        for row in rows
+    ]
+    _print_table(("lot", "bought", "amount", "remaining", "expires", "note"), table)
     return 0
 
 
-def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "kind": entry.kind,
-        "at": entry.at.isoformat(),
-        "amount_usd": format_usd(entry.amount_nanos),
-        "note": entry.note,
-    }
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {

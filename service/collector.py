@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from service import ledger
 from service.config import Settings
+from service.credit_ledger import sync_credits
 from service.db import transaction
 from service.errors import AdminAPIError, ConfigError
 from service.models import CollectionState
@@ -156,6 +157,8 @@ def sync_opening(engine: Engine, settings: Settings, now: datetime) -> None:
             now,
         ):
             log.info("starting balance set from settings; usage re-charged from its time")
+        # Reload and expiry settings may have changed since the last run.
+        sync_credits(session, settings, now)
 
 
 def collect(
@@ -186,6 +189,7 @@ def collect(
                 booked = ledger.book_usage(
                     session, rows, price, opening_at=settings.starting_balance_at, now=now
                 )
+                sync_credits(session, settings, now)
                 state = _state(session, width)
                 state.watermark = max(state.watermark or chunk_end, chunk_end)
             result.add(len(rows), booked)

@@ -46,13 +46,15 @@ KNOWN_VARIABLES = frozenset(
         "CREDITWATCH_LOOKBACK",
         "CREDITWATCH_BUCKET_WIDTH",
         "CREDITWATCH_HTTP_TIMEOUT",
+        "CREDITWATCH_AUTO_RELOAD_THRESHOLD",
+        "CREDITWATCH_AUTO_RELOAD_TO",
+        "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT",
+        "CREDITWATCH_CREDIT_EXPIRY",
+        "CREDITWATCH_CREDIT_UNIT_USD",
     }
 )
 RESERVED_VARIABLES = frozenset(
     {
-        "CREDITWATCH_AUTO_RELOAD_THRESHOLD",
-        "CREDITWATCH_AUTO_RELOAD_TO",
-        "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT",
         "CREDITWATCH_MONTHLY_BUDGET",
         "CREDITWATCH_ALERT_THRESHOLDS",
         "CREDITWATCH_LOW_BALANCE",
@@ -65,7 +67,6 @@ RESERVED_VARIABLES = frozenset(
         "CREDITWATCH_EMAIL_TO",
         "CREDITWATCH_METRICS_ADDR",
         "CREDITWATCH_DRIFT_ALERT",
-        "CREDITWATCH_CREDIT_UNIT_USD",
     }
 )
 RESERVED_PREFIXES = ("CREDITWATCH_BUDGET_", "CREDITWATCH_CHANNEL_")
@@ -100,6 +101,11 @@ class Settings:
     lookback: timedelta
     bucket_width: BucketWidth
     http_timeout: timedelta
+    auto_reload_threshold: Decimal | None = None
+    auto_reload_to: Decimal | None = None
+    auto_reload_monthly_limit: Decimal | None = None
+    credit_expiry: timedelta = timedelta(days=365)
+    credit_unit_usd: Decimal = Decimal(1)
     warnings: tuple[str, ...] = field(default=())
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -326,6 +332,24 @@ def load_settings(
         minimum=timedelta(seconds=1),
     )
 
+    threshold, reload_to, monthly_limit = _parse_auto_reload(
+        get("CREDITWATCH_AUTO_RELOAD_THRESHOLD"),
+        get("CREDITWATCH_AUTO_RELOAD_TO"),
+        get("CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT"),
+    )
+    credit_expiry = parse_duration(
+        "CREDITWATCH_CREDIT_EXPIRY",
+        get("CREDITWATCH_CREDIT_EXPIRY") or "365d",
+        "365d",
+        minimum=timedelta(days=1),
+    )
+    unit_raw = get("CREDITWATCH_CREDIT_UNIT_USD")
+    credit_unit = Decimal(1)
+    if unit_raw is not None:
+        credit_unit = parse_money("CREDITWATCH_CREDIT_UNIT_USD", unit_raw, "0.006")
+        if credit_unit == 0:
+            raise ConfigError("CREDITWATCH_CREDIT_UNIT_USD", "must be more than 0", "0.006")
+
     return Settings(
         admin_key=admin_key,
         base_url=base_url,
@@ -340,6 +364,11 @@ def load_settings(
         lookback=lookback,
         bucket_width=width,  # type: ignore[arg-type]  # checked against BucketWidth above
         http_timeout=http_timeout,
+        auto_reload_threshold=threshold,
+        auto_reload_to=reload_to,
+        auto_reload_monthly_limit=monthly_limit,
+        credit_expiry=credit_expiry,
+        credit_unit_usd=credit_unit,
         warnings=tuple(warnings),
         sources=sources,
     )
@@ -402,6 +431,50 @@ def _parse_starting_balance(
     return balance, at
 
 
+def _parse_auto_reload(
+    threshold_raw: str | None, to_raw: str | None, limit_raw: str | None
+) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """The simulated Console auto-reload: on when both the threshold and the target are set."""
+    if threshold_raw is None and to_raw is None:
+        if limit_raw is not None:
+            raise ConfigError(
+                "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT",
+                "needs CREDITWATCH_AUTO_RELOAD_THRESHOLD and CREDITWATCH_AUTO_RELOAD_TO",
+                "1000",
+            )
+        return None, None, None
+    if threshold_raw is None:
+        raise ConfigError(
+            "CREDITWATCH_AUTO_RELOAD_THRESHOLD",
+            "is required with CREDITWATCH_AUTO_RELOAD_TO (the Console's minimum balance)",
+            "50",
+        )
+    if to_raw is None:
+        raise ConfigError(
+            "CREDITWATCH_AUTO_RELOAD_TO",
+            "is required with CREDITWATCH_AUTO_RELOAD_THRESHOLD (the balance to reload to)",
+            "200",
+        )
+    threshold = parse_money("CREDITWATCH_AUTO_RELOAD_THRESHOLD", threshold_raw, "50")
+    target = parse_money("CREDITWATCH_AUTO_RELOAD_TO", to_raw, "200")
+    if threshold <= 0:
+        raise ConfigError("CREDITWATCH_AUTO_RELOAD_THRESHOLD", "must be more than 0", "50")
+    if target <= threshold:
+        raise ConfigError(
+            "CREDITWATCH_AUTO_RELOAD_TO",
+            f"{to_raw!r} must be above CREDITWATCH_AUTO_RELOAD_THRESHOLD ({threshold_raw})",
+            str(threshold * 4),
+        )
+    limit = None
+    if limit_raw is not None:
+        limit = parse_money("CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT", limit_raw, "1000")
+        if limit <= 0:
+            raise ConfigError(
+                "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT", "must be more than 0", "1000"
+            )
+    return threshold, target, limit
+
+
 def describe(settings: Settings) -> dict[str, str]:
     """The effective settings as printable strings, secrets masked."""
     key = settings.admin_key
@@ -429,7 +502,16 @@ def describe(settings: Settings) -> dict[str, str]:
         "CREDITWATCH_LOOKBACK": format_duration(settings.lookback),
         "CREDITWATCH_BUCKET_WIDTH": settings.bucket_width,
         "CREDITWATCH_HTTP_TIMEOUT": format_duration(settings.http_timeout),
+        "CREDITWATCH_AUTO_RELOAD_THRESHOLD": _or_unset(settings.auto_reload_threshold),
+        "CREDITWATCH_AUTO_RELOAD_TO": _or_unset(settings.auto_reload_to),
+        "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT": _or_unset(settings.auto_reload_monthly_limit),
+        "CREDITWATCH_CREDIT_EXPIRY": format_duration(settings.credit_expiry),
+        "CREDITWATCH_CREDIT_UNIT_USD": str(settings.credit_unit_usd),
     }
+
+
+def _or_unset(value: Decimal | None) -> str:
+    return "(not set)" if value is None else str(value)
 
 
 def format_duration(value: timedelta) -> str:

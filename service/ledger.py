@@ -304,7 +304,13 @@ def rebase_charges(session: Session, opening_at: datetime | None, now: datetime)
 
 
 def add_purchase(
-    session: Session, amount_nanos: int, at: datetime, note: str, now: datetime
+    session: Session,
+    amount_nanos: int,
+    at: datetime,
+    note: str,
+    now: datetime,
+    *,
+    expires_at: datetime | None = None,
 ) -> LedgerEntry:
     """Record a credit purchase. Raises LedgerError for a non-positive amount or an early date."""
     if amount_nanos <= 0:

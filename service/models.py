@@ -93,6 +93,9 @@ class UsageRecord(SQLModel, table=True):
 class LedgerEntry(SQLModel, table=True):
     """A signed change of the credit balance. The balance is the sum of ``amount_nanos``.
 
+    Kinds: ``opening`` and ``purchase`` (lots the operator states; ``expires_at`` overrides the
+    default lifetime), ``usage``, and the walk's derived ``reload`` and ``expiry`` entries.
+
     ``usage`` entries are per bucket and per booking: the sum of the cost differences of that
     bucket's rows that were new or grew, so re-reading unchanged data books nothing.
     """
@@ -105,6 +108,19 @@ class LedgerEntry(SQLModel, table=True):
     amount_nanos: int = _nanos()
     bucket_width: str | None = Field(default=None, max_length=2)
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    expires_at: datetime | None = _utc(nullable=True)
+    created_at: datetime = _utc()
+
+
+class ReloadBlock(SQLModel, table=True):
+    """A simulated auto-reload that the monthly limit shrank or blocked (derived by the walk)."""
+
+    __tablename__ = "reload_block"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc(index=True)
+    wanted_nanos: int = _nanos()
+    granted_nanos: int = _nanos()
     created_at: datetime = _utc()
 
 

@@ -28,3 +28,22 @@ def format_usd(nanos: int) -> str:
     whole, frac = text.split(".")
     frac = frac.rstrip("0").ljust(2, "0")
     return f"{whole}.{frac}"
+
+
+def usd_text(nanos: int, credit_unit_usd: Decimal = Decimal(1)) -> str:
+    """For people: ``$1,234.57``, small amounts to four places; credits beside when configured."""
+    usd = nanos_to_usd(nanos)
+    places = Decimal("0.01") if abs(usd) >= 1 or usd == 0 else Decimal("0.0001")
+    text = f"${usd.quantize(places, rounding=ROUND_HALF_EVEN):,}"
+    if text.startswith("$-"):
+        text = "-$" + text[2:]
+    if credit_unit_usd != 1:
+        credits = (usd / credit_unit_usd).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+        text += f" ({credits:,} credits)"
+    return text
+
+
+def credits_of(nanos: int, credit_unit_usd: Decimal) -> str:
+    """The amount in the operator's credit unit, as an exact-to-the-hundredth decimal string."""
+    value = nanos_to_usd(nanos) / credit_unit_usd
+    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):f}"

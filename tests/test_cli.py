@@ -37,7 +37,7 @@ def env(
         f"ANTHROPIC_ADMIN_KEY={KEY}\n"
         f"ANTHROPIC_BASE_URL={simulator.base_url}\n"
         f"CREDITWATCH_DATABASE_URL={db_url}\n"
-        "CREDITWATCH_STARTING_BALANCE=300\n"
+        "CREDITWATCH_STARTING_BALANCE=5000\n"
         "CREDITWATCH_STARTING_BALANCE_AT=2026-11-05T00:00:00Z\n"
         "CREDITWATCH_LOG_LEVEL=DEBUG\n"
     )
@@ -61,12 +61,12 @@ def test_once_then_status_json_has_the_contract_fields(
     assert code == 0
     status = json.loads(out)
     assert isinstance(status["balance_usd"], str)
-    assert Decimal(status["balance_usd"]) < Decimal(300)
+    assert Decimal(status["balance_usd"]) < Decimal(5000)
     assert status["budgets"] == []
     assert status["last_collected_at"] == "2026-11-10T15:20:00Z"
     assert status["outbox"] == {"pending": 0, "sending": 0, "sent": 0, "failed": 0}
     month = Decimal(status["spend"]["month_to_date_usd"])
-    assert month > Decimal(300) - Decimal(status["balance_usd"]), "pre-balance usage is spend too"
+    assert month > Decimal(5000) - Decimal(status["balance_usd"]), "pre-balance usage is spend too"
     assert KEY not in out + err
 
 
@@ -115,9 +115,14 @@ def test_credits_add_and_list(env: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert after - before == Decimal("125.50")
     listed = json.loads(run(capsys, "credits", "list", "--json")[1])
     assert [(e["kind"], e["amount_usd"], e["note"]) for e in listed] == [
-        ("opening", "300.00", "starting balance"),
+        ("opening", "5000.00", ""),
         ("purchase", "125.50", "invoice 42"),
     ]
+    purchase = listed[1]
+    assert purchase["remaining_usd"] == "125.50", "older lots are used first"
+    assert purchase["expires_at"] == "2027-11-08T09:00:00Z"
+    opening = listed[0]
+    assert Decimal(opening["remaining_usd"]) == before
 
 
 @pytest.mark.parametrize(

@@ -135,7 +135,9 @@ def parse_duration(variable: str, raw: str, example: str, *, minimum: timedelta)
             variable, f"{raw!r} is not a duration (a number and a unit: s, m, h, d, w)", example
         )
     if total < minimum:
-        raise ConfigError(variable, f"{raw!r} is shorter than the minimum {minimum}", example)
+        raise ConfigError(
+            variable, f"{raw!r} is shorter than the minimum {format_duration(minimum)}", example
+        )
     return total
 
 
@@ -341,7 +343,7 @@ def load_settings(
         "CREDITWATCH_CREDIT_EXPIRY",
         get("CREDITWATCH_CREDIT_EXPIRY") or "365d",
         "365d",
-        minimum=timedelta(days=1),
+        minimum=timedelta(hours=1),
     )
     unit_raw = get("CREDITWATCH_CREDIT_UNIT_USD")
     credit_unit = Decimal(1)

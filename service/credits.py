@@ -15,7 +15,7 @@ Rules, after the Console's billing:
   reload is pending, one reload is scheduled at the end of that bucket and, when it happens,
   brings the balance to exactly the target;
 - a monthly limit (calendar month, UTC) may shrink the reload or block it; a blocked or partial
-  reload is an event of its own (recorded once per month while nothing changes).
+  reload is an event of its own (a full block is recorded once per month, not per bucket).
 """
 
 from __future__ import annotations
@@ -173,8 +173,10 @@ class _Walk:
             used = self.result.reloaded_by_month.get(month, 0)
             granted = max(0, min(wanted, policy.monthly_limit_nanos - used))
         event = Reload(at=at, wanted_nanos=wanted, granted_nanos=granted)
+        # A partial reload is always news; a full block is news once per month, not per bucket.
         if granted < wanted and (granted > 0 or self.blocked_month != month):
             self.result.blocked.append(event)
+        if granted == 0:
             self.blocked_month = month
         if granted > 0:
             self.result.reloads.append(event)

@@ -152,6 +152,51 @@ def test_starting_balance_parses_exactly() -> None:
             "not 1m, 1h or 1d",
         ),
         (
+            {**BASE, "CREDITWATCH_AUTO_RELOAD_THRESHOLD": "50"},
+            "CREDITWATCH_AUTO_RELOAD_TO",
+            "is required",
+        ),
+        (
+            {**BASE, "CREDITWATCH_AUTO_RELOAD_TO": "50"},
+            "CREDITWATCH_AUTO_RELOAD_THRESHOLD",
+            "is required",
+        ),
+        (
+            {**BASE, "CREDITWATCH_AUTO_RELOAD_THRESHOLD": "50", "CREDITWATCH_AUTO_RELOAD_TO": "50"},
+            "CREDITWATCH_AUTO_RELOAD_TO",
+            "must be above",
+        ),
+        (
+            {**BASE, "CREDITWATCH_AUTO_RELOAD_THRESHOLD": "0", "CREDITWATCH_AUTO_RELOAD_TO": "50"},
+            "CREDITWATCH_AUTO_RELOAD_THRESHOLD",
+            "more than 0",
+        ),
+        (
+            {**BASE, "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT": "500"},
+            "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT",
+            "needs CREDITWATCH_AUTO_RELOAD_THRESHOLD",
+        ),
+        (
+            {
+                **BASE,
+                "CREDITWATCH_AUTO_RELOAD_THRESHOLD": "5",
+                "CREDITWATCH_AUTO_RELOAD_TO": "50",
+                "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT": "0",
+            },
+            "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT",
+            "more than 0",
+        ),
+        (
+            {**BASE, "CREDITWATCH_CREDIT_UNIT_USD": "0"},
+            "CREDITWATCH_CREDIT_UNIT_USD",
+            "more than 0",
+        ),
+        (
+            {**BASE, "CREDITWATCH_CREDIT_EXPIRY": "1y"},
+            "CREDITWATCH_CREDIT_EXPIRY",
+            "not a duration",
+        ),
+        (
             {**BASE, "CREDITWATCH_POLL_INTERVALL": "5m"},
             "CREDITWATCH_POLL_INTERVALL",
             "did you mean CREDITWATCH_POLL_INTERVAL",

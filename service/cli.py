@@ -8,12 +8,13 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from service import __version__, ledger
 from service.config import Settings, describe, load_settings, parse_money, parse_timestamp
@@ -36,6 +37,31 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def moment_arg(raw: str) -> datetime:
+    """A date (midnight UTC) or an RFC 3339 time with an offset; argparse reports a bad one."""
+    try:
+        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return parse_timestamp("time", raw, "")
+    except ConfigError:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not a date or an RFC 3339 time (2026-11-01 or 2026-11-01T09:30:00Z)"
+        ) from None
+
+
+def amount_arg(raw: str) -> Decimal:
+    """A positive USD amount; argparse reports a bad one."""
+    try:
+        value = parse_money("AMOUNT", raw, "100.00")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(exc.problem) from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="creditwatch", description="Watches Claude API spend and the prepaid credit balance."
@@ -51,20 +77,43 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON object")
     report = commands.add_parser("report", help="usage and cost breakdown")
     report.add_argument("--by", choices=("model", "api_key", "workspace", "day"), default="model")
-    report.add_argument("--since", help="date or RFC 3339 time (default: start of this month)")
-    report.add_argument("--until", help="date or RFC 3339 time (default: now)")
+    report.add_argument(
+        "--since", type=moment_arg, help="date or RFC 3339 time (default: start of this month)"
+    )
+    report.add_argument("--until", type=moment_arg, help="date or RFC 3339 time (default: now)")
     report.add_argument("--json", action="store_true")
     credits = commands.add_parser("credits", help="record and list credit purchases")
     credit_commands = credits.add_subparsers(dest="credits_command", required=True)
     add = credit_commands.add_parser("add", help="record a purchase of AMOUNT USD")
-    add.add_argument("amount")
-    add.add_argument("--at", help="RFC 3339 time of the purchase (default: now)")
+    add.add_argument("amount", type=amount_arg)
+    add.add_argument("--at", type=moment_arg, help="date or RFC 3339 time (default: now)")
     add.add_argument("--note", default="")
     add.add_argument(
-        "--expires-at", help="RFC 3339 expiry (default: CREDITWATCH_CREDIT_EXPIRY after --at)"
+        "--expires-at",
+        type=moment_arg,
+        help="date or RFC 3339 time (default: CREDITWATCH_CREDIT_EXPIRY after --at)",
     )
     credit_list = credit_commands.add_parser("list", help="list the starting balance and purchases")
     credit_list.add_argument("--json", action="store_true")
+    simulate = commands.add_parser(
+        "simulate",
+        help="replay stored usage under other auto-reload settings (read-only)",
+        description="Repeat a flag to compare scenarios side by side; a flag given once applies "
+        "to every scenario; 'off' turns auto-reload or the monthly limit off. The current "
+        "settings are always the first column.",
+    )
+    simulate.add_argument(
+        "--since", type=moment_arg, help="date or RFC 3339 time (default: the starting balance)"
+    )
+    simulate.add_argument("--until", type=moment_arg, help="date or RFC 3339 time (default: now)")
+    for flag, meaning in (
+        ("--reload-threshold", "reload when the balance falls below this (USD, or off)"),
+        ("--reload-to", "reload to this balance (USD)"),
+        ("--monthly-limit", "most reloads may add per calendar month (USD, or off)"),
+        ("--starting-balance", "balance at --since (default: the ledger's)"),
+    ):
+        simulate.add_argument(flag, action="append", help=meaning)
+    simulate.add_argument("--json", action="store_true")
     commands.add_parser("check-config", help="validate settings and print them, secrets masked")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -96,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_CONFIG
     except KeyboardInterrupt:
         return 130
+    except DBAPIError as exc:
+        # One line, not a driver traceback; driver messages name host and user, never passwords.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return _fail(f"database error: {reason}")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -165,13 +218,14 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 @contextmanager
 def _engine_ready(settings: Settings) -> Iterator[Engine]:
-    """An engine on the migrated database, with the starting balance synced; disposed afterwards."""
-    from service.collector import sync_opening
+    """An engine on the migrated database, disposed afterwards.
 
+    Reading commands never write the ledger: only `once`, `run` and `credits add` apply the
+    settings to it, so a shell with a different environment cannot rewrite the balance.
+    """
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
-        sync_opening(engine, settings, utc_now())
         yield engine
     finally:
         engine.dispose()
@@ -185,36 +239,63 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         _say(json.dumps(status, indent=2))
         return 0
-    _print_status(status)
+    _print_status(status, settings.credit_unit_usd)
     return 0
 
 
-def _print_status(status: dict[str, Any]) -> None:
+def _print_status(status: dict[str, Any], unit: Decimal) -> None:
+    def money(text: str | None) -> str:
+        return "unknown" if text is None else usd_text(usd_to_nanos(Decimal(text)), unit)
+
     if status["balance_known"]:
-        _say(f"Balance           ${status['balance_usd']}")
+        _say(f"Balance            {money(status['balance_usd'])}")
     else:
-        _say("Balance           unknown: set CREDITWATCH_STARTING_BALANCE and _AT")
+        _say("Balance            unknown: set CREDITWATCH_STARTING_BALANCE and _AT, run `once`")
+    credits = status["credits"]
+    for lot in credits["lots"]:
+        _say(
+            f"  {lot['kind']:9} {lot['at'][:10]}  {money(lot['remaining_usd'])} left of "
+            f"{money(lot['amount_usd'])}, expires {lot['expires_at'][:10]}"
+        )
+    reload = credits["auto_reload"]
+    if reload is not None:
+        limit = reload["monthly_limit_usd"]
+        allowance = (
+            f", {money(credits['reload_allowance_left_usd'])} of {money(limit)} allowance left"
+            if limit is not None
+            else ""
+        )
+        _say(
+            f"Auto-reload        below {money(reload['threshold_usd'])} to "
+            f"{money(reload['to_usd'])}: {credits['reloads_this_month']} this month "
+            f"({money(credits['reloaded_this_month_usd'])}){allowance}"
+        )
+        if credits["blocked_reloads_this_month"]:
+            _say(f"  BLOCKED by the monthly limit {credits['blocked_reloads_this_month']} time(s)")
     spend = status["spend"]
-    _say(f"Spend today       ${spend['today_usd']} (UTC)")
-    _say(f"Spend this month  ${spend['month_to_date_usd']}")
+    forecast = status["forecast"]
+    _say(f"Spend today        {money(spend['today_usd'])} (UTC)")
+    _say(f"Spend this month   {money(spend['month_to_date_usd'])}")
     if spend["month_to_date_estimated_usd"] != "0.00":
-        _say(f"  of which estimated  ${spend['month_to_date_estimated_usd']}")
-    _say(f"Last collected    {status['last_collected_at'] or 'never'}")
-    _say(f"Data until        {status['data_until'] or 'no usage yet'}")
+        _say(f"  of which estimated {money(spend['month_to_date_estimated_usd'])}")
+    if forecast["month_projected_usd"] is not None:
+        _say(f"Month projected    {money(forecast['month_projected_usd'])}")
+    _say(f"Last 24 hours      {money(forecast['spend_last_24h_usd'])}")
+    if forecast["burn_rate_usd_per_hour"] is not None:
+        _say(f"Burn rate          {money(forecast['burn_rate_usd_per_hour'])}/hour (next 24h)")
+    if forecast["runway_until"] is not None:
+        _say(f"Runway             {forecast['runway_hours']} hours, to {forecast['runway_until']}")
+    if forecast["note"]:
+        _say(f"Forecast           {forecast['note']}")
+    _say(f"Last collected     {status['last_collected_at'] or 'never'}")
+    _say(f"Data until         {status['data_until'] or 'no usage yet'}")
     if status["collection_failing_since"]:
         _say(f"Collection FAILING since {status['collection_failing_since']}")
         _say(f"  last error: {status['last_error']}")
     for unknown in status["unknown_models"]:
-        _say(f"Unknown model     {unknown['model']} (priced as {unknown['priced_as']})")
+        _say(f"Unknown model      {unknown['model']} (priced as {unknown['priced_as']})")
     outbox = ", ".join(f"{k} {v}" for k, v in status["outbox"].items())
-    _say(f"Alerts            {outbox}")
-
-
-def _parse_moment(option: str, raw: str) -> datetime:
-    try:
-        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
-    except ValueError:
-        return parse_timestamp(option, raw, "2026-11-01 or 2026-11-01T00:00:00Z")
+    _say(f"Alerts             {outbox}")
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
@@ -222,8 +303,10 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     from service.reports import totals, usage_breakdown
 
     now = utc_now()
-    since = _parse_moment("--since", args.since) if args.since else month_start(now)
-    until = _parse_moment("--until", args.until) if args.until else now
+    since = args.since or month_start(now)
+    until = args.until or now
+    if since >= until:
+        return _fail(f"--since {since.isoformat()} is not before --until {until.isoformat()}", 2)
     with _engine_ready(settings) as engine, transaction(engine) as session:
         rows = usage_breakdown(session, settings, args.by, since, until)
     total = totals(rows)
@@ -275,15 +358,20 @@ def _credits(engine: Engine, settings: Settings, args: argparse.Namespace) -> in
 
     now = utc_now()
     if args.credits_command == "add":
-        amount = parse_money("AMOUNT", args.amount, "100.00")
-        at = parse_timestamp("--at", args.at, "2026-11-20T09:30:00Z") if args.at else now
-        expires = (
-            parse_timestamp("--expires-at", args.expires_at, "2027-11-20T09:30:00Z")
-            if args.expires_at
-            else None
-        )
+        amount = args.amount
+        at = args.at or now
+        expires = args.expires_at
+        if at > now + timedelta(minutes=5):
+            return _fail(f"--at {at.isoformat()} is in the future; record purchases when made", 2)
         try:
             with transaction(engine) as session:
+                if settings.starting_balance is not None and settings.starting_balance_at:
+                    ledger.ensure_opening(
+                        session,
+                        usd_to_nanos(settings.starting_balance),
+                        settings.starting_balance_at,
+                        now,
+                    )
                 entry = ledger.add_purchase(
                     session, usd_to_nanos(amount), at, args.note, now, expires_at=expires
                 )
@@ -337,7 +425,57 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from service.simulate import ScenarioError, default_since, replay, scenarios_from_flags
+
+    now = utc_now()
+    try:
+        scenarios = scenarios_from_flags(
+            settings,
+            thresholds=args.reload_threshold,
+            targets=args.reload_to,
+            limits=args.monthly_limit,
+            balances=args.starting_balance,
+        )
+        with _engine_ready(settings) as engine, transaction(engine) as session:
+            since = args.since or default_since(session, settings)
+            if since is None:
+                return _fail("no usage stored yet: run `creditwatch once` first")
+            until = args.until or now
+            results = replay(session, settings, scenarios, since=since, until=until)
+    except ScenarioError as exc:
+        return _fail(str(exc), 2)
+    if args.json:
+        _say(
+            json.dumps({"since": _iso(since), "until": _iso(until), "scenarios": results}, indent=2)
+        )
+        return 0
+    _say(f"Replay of stored usage from {_iso(since)} to {_iso(until)}")
+    unit = settings.credit_unit_usd
+
+    def money(text: object) -> str:
+        return usd_text(usd_to_nanos(Decimal(str(text))), unit)
+
+    lines: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("settings", lambda r: str(r["settings"])),
+        ("starting balance", lambda r: money(r["starting_balance_usd"])),
+        ("usage", lambda r: money(r["usage_usd"])),
+        ("reloads", lambda r: str(r["reloads"])),
+        ("reloaded", lambda r: money(r["reloaded_usd"])),
+        ("blocked reloads", lambda r: str(r["blocked_reloads"])),
+        ("lowest balance", lambda r: money(r["lowest_balance_usd"])),
+        ("lowest at", lambda r: str(r["lowest_at"] or "-")),
+        ("hours at zero", lambda r: str(r["hours_at_zero"])),
+        ("first at zero", lambda r: str(r["first_zero_at"] or "never")),
+        ("final balance", lambda r: money(r["final_balance_usd"])),
+    ]
+    header = ("", *(str(r["scenario"]) for r in results))
+    _print_table(header, [(label, *(fmt(r) for r in results)) for label, fmt in lines])
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "simulate": cmd_simulate,
     "check-config": cmd_check_config,
     "db": cmd_db_upgrade,
     "once": cmd_once,

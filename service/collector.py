@@ -93,14 +93,21 @@ def first_collection_start(settings: Settings, now: datetime) -> datetime:
 
 
 def collection_window(
-    settings: Settings, watermark: datetime | None, now: datetime
+    settings: Settings, state: CollectionState, now: datetime
 ) -> tuple[datetime, datetime]:
-    """``[start, end)`` to fetch: from the watermark minus the look-back, snapped, up to now."""
-    start = (
-        first_collection_start(settings, now)
-        if watermark is None
-        else watermark - settings.lookback
-    )
+    """``[start, end)`` to fetch: from the watermark minus the look-back, snapped, up to now.
+
+    When the settings now ask for data from before what was ever collected (a starting balance
+    time moved earlier, an earlier backfill), the window reaches back to it.
+    """
+    wanted = first_collection_start(settings, now)
+    if state.watermark is None:
+        start = wanted
+    else:
+        start = min(state.watermark, now) - settings.lookback
+        if state.collected_from is not None and wanted < state.collected_from:
+            log.info("collecting from %s: the settings ask for data before what is stored", wanted)
+            start = wanted
     return floor_to_bucket(min(start, now), settings.bucket_width), now
 
 
@@ -179,7 +186,7 @@ def collect(
     with transaction(engine) as session:
         state = _state(session, width)
         state.last_attempt_at = now
-        start, end = collection_window(settings, state.watermark, now)
+        start, end = collection_window(settings, state, now)
     result = CollectionResult(window_start=start, window_end=end)
     price = make_pricer(book)
     try:
@@ -191,7 +198,9 @@ def collect(
                 )
                 sync_credits(session, settings, now)
                 state = _state(session, width)
-                state.watermark = max(state.watermark or chunk_end, chunk_end)
+                state.watermark = chunk_end
+                if state.collected_from is None or chunk_start < state.collected_from:
+                    state.collected_from = chunk_start
             result.add(len(rows), booked)
     except AdminAPIError as exc:
         _record_failure(engine, width, now, str(exc))

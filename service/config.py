@@ -82,6 +82,8 @@ _DURATION_UNITS = {
     "w": timedelta(weeks=1),
 }
 NANOS_PER_USD = 1_000_000_000
+# Signed 64-bit nano-dollars hold 9.2 billion; one amount stays well inside so sums do too.
+MAX_USD = Decimal(1_000_000_000)
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,8 @@ def parse_money(variable: str, raw: str, example: str) -> Decimal:
         raise ConfigError(variable, f"{raw!r} is not a finite amount", example)
     if value < 0:
         raise ConfigError(variable, f"{raw!r} is negative", example)
+    if value > MAX_USD:
+        raise ConfigError(variable, f"{raw!r} is more than the ledger holds ({MAX_USD})", example)
     if value != value.quantize(Decimal("1e-9")):
         raise ConfigError(variable, f"{raw!r} has more than 9 decimal places", example)
     return value
@@ -273,6 +277,12 @@ def load_settings(
         raise ConfigError(
             "ANTHROPIC_BASE_URL", f"{base_url!r} is not an http(s) URL", DEFAULT_BASE_URL
         )
+    if base_url.endswith("/v1"):
+        raise ConfigError(
+            "ANTHROPIC_BASE_URL",
+            f"{base_url!r} ends in /v1; give the host only, creditwatch adds the API paths",
+            DEFAULT_BASE_URL,
+        )
 
     database_url = _parse_database_url(get("CREDITWATCH_DATABASE_URL") or default_database_url(env))
 
@@ -385,6 +395,12 @@ def _parse_admin_key(raw: str | None, *, demo: bool, warnings: list[str]) -> Sec
         raise ConfigError(
             "ANTHROPIC_ADMIN_KEY", "contains white space; paste the key alone", "sk-ant-admin01-…"
         )
+    if not raw.isascii() or not raw.isprintable():
+        raise ConfigError(
+            "ANTHROPIC_ADMIN_KEY",
+            "has characters an API key cannot have (non-ASCII or control characters)",
+            "sk-ant-admin01-…",
+        )
     if not raw.startswith("sk-ant-admin"):
         warnings.append(
             "ANTHROPIC_ADMIN_KEY does not start with sk-ant-admin: the usage and cost "
@@ -395,8 +411,10 @@ def _parse_admin_key(raw: str | None, *, demo: bool, warnings: list[str]) -> Sec
 
 def _parse_database_url(url: str) -> str:
     try:
-        backend = make_url(url).get_backend_name()
-    except ArgumentError:
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+        _ = parsed.port  # a non-numeric port only fails when read
+    except (ArgumentError, ValueError):
         raise ConfigError(
             "CREDITWATCH_DATABASE_URL",
             "is not an SQLAlchemy database URL",

@@ -13,13 +13,13 @@ from types import TracebackType
 import httpx
 from sqlalchemy import Engine
 
-from service import ledger
+from service import anthropic, ledger
 from service.anthropic import AdminClient, RetryPolicy
 from service.collector import CollectionResult, collect
 from service.config import Settings
 from service.db import make_engine, transaction, upgrade
 from service.http import build_http_client
-from service.money import format_usd
+from service.money import usd_text
 from service.pricing import PriceBook
 
 
@@ -31,13 +31,12 @@ class CycleResult:
     def summary(self) -> str:
         c = self.collection
         b = c.booking
-        balance = format_usd(self.balance_nanos) if self.balance_nanos is not None else "unknown"
+        balance = usd_text(self.balance_nanos) if self.balance_nanos is not None else "unknown"
         return (
             f"collected {c.window_start:%Y-%m-%dT%H:%MZ}..{c.window_end:%Y-%m-%dT%H:%MZ}: "
             f"{c.rows_fetched} rows ({b.new_rows} new, {b.changed_rows} grew, "
-            f"{b.unchanged_rows} unchanged), spend +${format_usd(b.spend_nanos)}, "
-            f"charged ${format_usd(b.charged_nanos)}, balance ${balance} "
-            f"in {c.seconds:.1f}s"
+            f"{b.unchanged_rows} unchanged), spend +{usd_text(b.spend_nanos)}, "
+            f"balance {balance}, in {c.seconds:.1f}s"
         )
 
 
@@ -60,7 +59,7 @@ class Runtime:
             settings.base_url, timeout=settings.http_timeout.total_seconds(), transport=transport
         )
         key = settings.require_admin_key().get_secret_value()
-        self.client = AdminClient(self.http, key, retry=retry or RetryPolicy())
+        self.client = AdminClient(self.http, key, retry=retry or anthropic.DEFAULT_RETRY)
 
     def cycle(self, clock: Callable[[], datetime]) -> CycleResult:
         collection = collect(self.engine, self.client, self.book, self.settings, clock)

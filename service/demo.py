@@ -11,6 +11,7 @@ import logging
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from service.collector import month_start
@@ -18,7 +19,7 @@ from service.config import load_settings
 from service.cycle import Runtime
 from service.db import transaction
 from service.logs import configure_logging
-from service.money import format_usd
+from service.money import usd_text, usd_to_nanos
 from service.reports import build_status, totals, usage_breakdown
 from service.simulator import SimulatorServer, Workload, WorkloadSpec
 
@@ -28,6 +29,10 @@ log = logging.getLogger("creditwatch.demo")
 
 def _say(text: str) -> None:
     print(text, flush=True)  # noqa: T201
+
+
+def _usd(text: str | None) -> str:
+    return "n/a" if text is None else usd_text(usd_to_nanos(Decimal(text)))
 
 
 def run_demo(*, cycles: int, interval: float) -> int:
@@ -47,16 +52,19 @@ def run_demo(*, cycles: int, interval: float) -> int:
                 "ANTHROPIC_BASE_URL": server.base_url,
                 "CREDITWATCH_DATABASE_URL": f"sqlite:///{database}",
                 "CREDITWATCH_POLL_INTERVAL": f"{max(1, round(interval))}s",
-                "CREDITWATCH_STARTING_BALANCE": "500.00",
+                "CREDITWATCH_STARTING_BALANCE": "1000.00",
                 "CREDITWATCH_STARTING_BALANCE_AT": opening.isoformat(),
+                "CREDITWATCH_AUTO_RELOAD_THRESHOLD": "200",
+                "CREDITWATCH_AUTO_RELOAD_TO": "1000",
+                "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT": "2500",
             },
             None,
             demo=True,
         )
         _say(f"creditwatch demo: Admin API simulator at {server.base_url}, ledger at {database}")
         _say(
-            f"starting balance $500.00 at {opening:%Y-%m-%d %H:%M} UTC;"
-            " the first cycle backfills the month"
+            f"starting balance $1,000.00 at {opening:%Y-%m-%d %H:%M} UTC, auto-reload below $200"
+            " to $1,000 (at most $2,500 a month); the first cycle backfills the month"
         )
         with Runtime(settings) as runtime:
             done = 0
@@ -69,11 +77,13 @@ def run_demo(*, cycles: int, interval: float) -> int:
                     _say(f"[cycle {done}] {result.summary()}")
                     with transaction(runtime.engine) as session:
                         status = build_status(session, settings, datetime.now(UTC))
+                    credits = status["credits"]
                     _say(
-                        f"           balance ${status['balance_usd']}, "
-                        f"today ${status['spend']['today_usd']}, "
-                        f"month ${status['spend']['month_to_date_usd']}, "
-                        f"data until {status['data_until']}"
+                        f"           month {_usd(status['spend']['month_to_date_usd'])}, "
+                        f"today {_usd(status['spend']['today_usd'])}, "
+                        f"reloads this month {credits['reloads_this_month']} "
+                        f"({_usd(credits['reloaded_this_month_usd'])}), "
+                        f"burn {_usd(status['forecast']['burn_rate_usd_per_hour'])}/h"
                     )
             except KeyboardInterrupt:
                 _say("stopped")
@@ -81,5 +91,5 @@ def run_demo(*, cycles: int, interval: float) -> int:
                 rows = usage_breakdown(session, settings, "model", opening, datetime.now(UTC))
             _say("This month by model:")
             for row in [*rows, totals(rows)]:
-                _say(f"  {row.key:34} ${format_usd(row.cost_nanos):>14}")
+                _say(f"  {row.key:34} {usd_text(row.cost_nanos):>12}")
     return 0

@@ -130,6 +130,7 @@ class CollectionState(SQLModel, table=True):
     __tablename__ = "collection_state"
 
     bucket_width: str = Field(primary_key=True, max_length=2)
+    collected_from: datetime | None = _utc(nullable=True)
     watermark: datetime | None = _utc(nullable=True)
     last_success_at: datetime | None = _utc(nullable=True)
     last_attempt_at: datetime | None = _utc(nullable=True)

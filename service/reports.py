@@ -15,6 +15,7 @@ from service.collector import floor_to_bucket, month_start
 from service.config import Settings
 from service.models import CollectionState, OutboxAlert, UnknownModel
 from service.money import format_usd
+from service.outlook import balance_in_credits, credit_outlook
 from service.usage import BUCKET_SECONDS
 
 ReportBy = Literal["model", "api_key", "workspace", "day"]
@@ -44,9 +45,12 @@ def build_status(session: Session, settings: Settings, now: datetime) -> dict[st
             USAGE.c.estimated.is_(True),
         )
     ).scalar_one()
+    outlook = credit_outlook(session, settings, now)
     return {
         "balance_usd": format_usd(balance) if balance is not None else None,
         "balance_known": balance is not None,
+        "balance_credits": balance_in_credits(balance, settings),
+        "credit_unit_usd": str(settings.credit_unit_usd),
         "starting_balance_usd": (
             str(settings.starting_balance) if settings.starting_balance is not None else None
         ),
@@ -65,13 +69,17 @@ def build_status(session: Session, settings: Settings, now: datetime) -> dict[st
         "last_error": state.last_error if state else None,
         "watermark": _iso(state.watermark if state else None),
         "data_until": _iso(
-            latest + timedelta(seconds=BUCKET_SECONDS[width]) if latest is not None else None
+            min(latest + timedelta(seconds=BUCKET_SECONDS[width]), state.last_success_at)
+            if latest is not None and state is not None and state.last_success_at is not None
+            else None
         ),
         "unknown_models": [
             {"model": u.model, "priced_as": u.priced_as, "first_seen_at": _iso(u.first_seen_at)}
             for u in unknown
         ],
         "outbox": outbox,
+        "credits": outlook["credits"],
+        "forecast": outlook["forecast"],
         "as_of": _iso(now),
     }
 

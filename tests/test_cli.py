@@ -45,7 +45,10 @@ def env(
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = cli.main(list(args))
+    try:
+        code = cli.main(list(args))
+    except SystemExit as exit_:  # argparse rejects bad arguments this way
+        code = int(exit_.code or 0)
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -78,7 +81,7 @@ def test_status_and_report_work_without_the_api(
     simulator.stop()
     code, out, _ = run(capsys, "status")
     assert code == 0
-    assert "Balance           $" in out
+    assert "Balance            $" in out
     for by in ("model", "api_key", "workspace", "day"):
         code, out, _ = run(capsys, "report", "--by", by, "--json")
         assert code == 0
@@ -129,27 +132,86 @@ def test_credits_add_and_list(env: Path, capsys: pytest.CaptureFixture[str]) -> 
     ("args", "message"),
     [
         (("credits", "add", "10", "--at", "2026-11-01T00:00:00Z"), "before the starting balance"),
-        (("credits", "add", "0"), "positive"),
+        (("credits", "add", "10", "--at", "2026-12-01"), "in the future"),
     ],
 )
 def test_credits_add_refusals_are_one_line(
     env: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
 ) -> None:
-    """A purchase that would double-count, or is not positive, is refused with a reason."""
+    """A purchase that would double-count, or is dated in the future, is refused with a reason."""
     code, _, err = run(capsys, *args)
-    assert code == 1
+    assert code in (1, 2)
     last = err.strip().splitlines()[-1]
     assert last.startswith("creditwatch: ")
     assert message in last
 
 
-def test_credits_add_bad_amount_is_a_usage_error(
-    env: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("credits", "add", "ten"), "not a number"),
+        (("credits", "add", "0"), "more than 0"),
+        (("credits", "add", "1e12"), "more than the ledger holds"),
+        (("report", "--since", "garbage"), "not a date or an RFC 3339 time"),
+        (("credits", "add", "5", "--at", "noon"), "not a date or an RFC 3339 time"),
+    ],
+)
+def test_bad_arguments_are_usage_errors_that_write_nothing(
+    env: Path,
+    capsys: pytest.CaptureFixture[str],
+    db_url: str,
+    args: tuple[str, ...],
+    message: str,
 ) -> None:
-    """A non-numeric amount is rejected before anything is written."""
-    code, _, err = run(capsys, "credits", "add", "ten")
-    assert code == 78
-    assert "AMOUNT" in err
+    """A bad argument exits 2 with argparse's usage line, before the database is touched."""
+    code, _, err = run(capsys, *args)
+    assert code == 2
+    assert message in err
+    if db_url.startswith("sqlite:///"):
+        assert not Path(db_url.removeprefix("sqlite:///")).exists()
+
+
+def test_report_since_after_until_is_refused(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty window is a mistake worth saying, not an empty table."""
+    code, _, err = run(capsys, "report", "--since", "2026-11-09", "--until", "2026-11-08")
+    assert code == 2
+    assert "is not before --until" in err
+
+
+def test_reading_commands_do_not_rewrite_the_ledger(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """status/report/credits list with a different environment leave the balance as it was."""
+    assert run(capsys, "once")[0] == 0
+    before = json.loads(run(capsys, "status", "--json")[1])["balance_usd"]
+    (env / ".env").write_text(
+        "\n".join(
+            line
+            for line in (env / ".env").read_text().splitlines()
+            if "STARTING_BALANCE" not in line
+        )
+    )
+    for args in (("status",), ("report",), ("credits", "list")):
+        assert run(capsys, *args)[0] == 0
+    monkeypatch.setenv("CREDITWATCH_STARTING_BALANCE", "5000")
+    monkeypatch.setenv("CREDITWATCH_STARTING_BALANCE_AT", "2026-11-05T00:00:00Z")
+    assert json.loads(run(capsys, "status", "--json")[1])["balance_usd"] == before
+
+
+def test_unreachable_database_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A database that is down gives one line, not a driver traceback, and no password."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", KEY)
+    monkeypatch.setenv(
+        "CREDITWATCH_DATABASE_URL", "postgresql+psycopg://cw:s3cretpass@127.0.0.1:9/cw"
+    )
+    code, out, err = run(capsys, "status")
+    assert code == 1
+    assert err.startswith("creditwatch: database error:")
+    assert len(err.strip().splitlines()) == 1
+    assert "s3cretpass" not in out + err
 
 
 def test_once_with_a_wrong_key_fails_in_one_line_without_the_key(

@@ -291,7 +291,9 @@ def _unestimated_spend(session: Session, start: datetime, end: datetime) -> int:
 def test_sqlite_and_postgres_would_book_identical_amounts(
     simulator: SimulatorServer, db_url: str, clock: ManualClock, tmp_path: Any
 ) -> None:
-    """The same data on this backend and on a reference SQLite file gives identical nano-dollars."""
+    """The same data on PostgreSQL and on a reference SQLite file gives identical nano-dollars."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("compares PostgreSQL with SQLite; the PostgreSQL run is the test")
     reference = make_settings(simulator, f"sqlite:///{tmp_path / 'reference.db'}")
     with Runtime(reference, retry=FAST_RETRY) as runtime:
         runtime.cycle(clock)
@@ -306,3 +308,61 @@ def test_engine_factory_accepts_plain_postgresql_urls() -> None:
     engine = make_engine("postgresql://user@127.0.0.1:1/x")
     assert engine.dialect.driver == "psycopg"
     engine.dispose()
+
+
+def test_failure_halfway_through_a_backfill_keeps_the_finished_chunks(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A month backfill failing in its third chunk keeps two; the next run resumes after them."""
+    clock = ManualClock(datetime(2026, 11, 25, 6, tzinfo=UTC))
+    spec = WorkloadSpec(seed=4, start=MONTH, n_keys=1, n_workspaces=1)
+    usage_path = "/v1/organizations/usage_report"
+    with SimulatorServer(Workload(spec), admin_key=KEY, clock=clock) as sim:
+        settings = make_settings(sim, db_url, CREDITWATCH_STARTING_BALANCE_AT=MONTH.isoformat())
+        take = sim.faults.take
+        seen = {"usage": 0}
+
+        def fail_from_third_chunk(path: str) -> Any:
+            if path.startswith(usage_path):
+                seen["usage"] += 1
+                if seen["usage"] == 3:
+                    sim.faults.add(status=500, times=None, path_prefix=usage_path)
+            return take(path)
+
+        with Runtime(settings, retry=FAST_RETRY) as runtime:
+            monkeypatch.setattr(sim.faults, "take", fail_from_third_chunk)
+            with pytest.raises(AdminAPIError):
+                runtime.cycle(clock)
+            partial = snapshot(runtime.engine)
+            assert partial["watermark"] == MONTH + timedelta(days=14)
+            monkeypatch.setattr(sim.faults, "take", take)
+            sim.faults.clear()
+            resumed = runtime.cycle(clock)
+            done = snapshot(runtime.engine)
+    assert resumed.collection.window_start == MONTH + timedelta(days=14) - timedelta(hours=3)
+    assert done["watermark"] == clock()
+    assert done["rows"] > partial["rows"]
+
+
+def test_moving_the_starting_balance_earlier_collects_what_was_never_fetched(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock
+) -> None:
+    """A starting balance dated before the first stored bucket makes the next cycle reach back."""
+    late = make_settings(
+        simulator,
+        db_url,
+        CREDITWATCH_BACKFILL_FROM="2026-11-03T00:00:00Z",
+        CREDITWATCH_STARTING_BALANCE_AT="2026-11-03T00:00:00Z",
+    )
+    with Runtime(late, retry=FAST_RETRY) as runtime:
+        assert runtime.cycle(clock).collection.window_start == MONTH + timedelta(days=2)
+    moved = make_settings(simulator, db_url, CREDITWATCH_STARTING_BALANCE_AT=MONTH.isoformat())
+    with Runtime(moved, retry=FAST_RETRY) as runtime:
+        result = runtime.cycle(clock)
+        assert result.collection.window_start == MONTH
+        with transaction(runtime.engine) as session:
+            first = session.execute(select(func.min(ledger.USAGE.c.bucket_start))).scalar_one()
+            assert first == MONTH
+            assert ledger.charged_total_nanos(session) == ledger.period_spend_nanos(
+                session, MONTH, clock(), "1h"
+            )

@@ -197,6 +197,30 @@ def test_starting_balance_parses_exactly() -> None:
             "not a duration",
         ),
         (
+            {
+                **BASE,
+                "CREDITWATCH_STARTING_BALANCE": "99999999999999999999999",
+                "CREDITWATCH_STARTING_BALANCE_AT": "2026-11-01T00:00:00Z",
+            },
+            "CREDITWATCH_STARTING_BALANCE",
+            "more than the ledger holds",
+        ),
+        (
+            {**BASE, "CREDITWATCH_DATABASE_URL": "postgresql://u:p@h:notaport/db"},
+            "CREDITWATCH_DATABASE_URL",
+            "not an SQLAlchemy",
+        ),
+        (
+            {**BASE, "ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-\u00e9t\u00e9"},
+            "ANTHROPIC_ADMIN_KEY",
+            "non-ASCII",
+        ),
+        (
+            {**BASE, "ANTHROPIC_BASE_URL": "https://api.anthropic.com/v1"},
+            "ANTHROPIC_BASE_URL",
+            "ends in /v1",
+        ),
+        (
             {**BASE, "CREDITWATCH_POLL_INTERVALL": "5m"},
             "CREDITWATCH_POLL_INTERVALL",
             "did you mean CREDITWATCH_POLL_INTERVAL",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,12 +13,15 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from service import ledger
-from service.db import transaction
+from service.collector import make_pricer
+from service.db import make_engine, transaction
 from service.errors import LedgerError
 from service.models import LedgerEntry, UnknownModel, UsageRecord
+from service.pricing import PriceBook
 from service.usage import TokenCounts, UsageKey, UsageRow
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
+BOOK = PriceBook.load()
 HOUR = timedelta(hours=1)
 
 
@@ -238,3 +242,106 @@ def test_any_order_of_growing_rereads_books_the_final_data_once(
     assert stored == {
         (k.bucket_start, k.api_key_id): r.counts.uncached_input_tokens for k, r in final.items()
     }
+
+
+def test_concurrent_bookings_charge_the_same_growth_once(engine: Engine, db_url: str) -> None:
+    """The daemon and a `once` booking the same growth at the same moment charge it once."""
+    open_balance(engine)
+    book(engine, [row(0, 10)])
+    other = make_engine(db_url)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def grow(target: Engine) -> None:
+        try:
+            barrier.wait(timeout=10)
+            book(target, [row(0, 25), row(1, 5)])
+        except BaseException as exc:  # noqa: BLE001 - reported to the test thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=grow, args=(e,)) for e in (engine, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    other.dispose()
+    assert errors == []
+    with transaction(engine) as session:
+        assert ledger.charged_total_nanos(session) == 30_000
+        assert ledger.balance_nanos(session) == 100 * 10**9 - 30_000
+
+
+MODELS = ("claude-sonnet-4-5-20250929", "claude-haiku-4-5", "claude-opus-4-6", "claude-next-9")
+counts = st.builds(
+    TokenCounts,
+    st.integers(0, 10**7),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.integers(0, 10**7),
+    st.integers(0, 10**6),
+    st.integers(0, 50),
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    finals=st.dictionaries(
+        st.tuples(
+            st.integers(0, 3), st.sampled_from(MODELS), st.sampled_from(("standard", "batch"))
+        ),
+        counts,
+        min_size=1,
+        max_size=8,
+    ),
+    fractions=st.lists(st.integers(0, 100), min_size=6, max_size=30),
+    order=st.randoms(use_true_random=False),
+)
+def test_growing_rereads_of_every_field_book_the_real_price_of_the_final_data(
+    engine: Engine,
+    finals: dict[tuple[int, str, str], TokenCounts],
+    fractions: list[int],
+    order: object,
+) -> None:
+    """With the real price book, partial re-reads of all six counters end at the final price."""
+    with transaction(engine) as session:
+        for table in (LedgerEntry, UsageRecord, UnknownModel):
+            session.execute(delete(table))
+    open_balance(engine)
+    price = make_pricer(BOOK)
+    snapshots: list[UsageRow] = []
+    keys = {}
+    for index, ((hour, model, tier), final) in enumerate(finals.items()):
+        key = UsageKey(T0 + hour * HOUR, "1h", model, "k", None, tier, "0-200k", "global")
+        keys[key] = final
+        snapshots.append(UsageRow(key, final))
+        for step in range(3):
+            share = fractions[(index * 3 + step) % len(fractions)]
+            partial = TokenCounts(*(value * share // 100 for value in _fields(final)))
+            snapshots.append(UsageRow(key, partial))
+    order.shuffle(snapshots)  # type: ignore[attr-defined]
+    for start in range(0, len(snapshots), 5):
+        with transaction(engine) as session:
+            ledger.book_usage(session, snapshots[start : start + 5], price, opening_at=T0, now=T0)
+    expected = sum(price(k, c).cost_nanos for k, c in keys.items())
+    with transaction(engine) as session:
+        assert ledger.charged_total_nanos(session) == expected
+        assert ledger.balance_nanos(session) == 100 * 10**9 - expected
+        entries = session.execute(
+            select(func.coalesce(func.sum(ledger.LEDGER.c.amount_nanos), 0)).where(
+                ledger.LEDGER.c.kind == "usage"
+            )
+        ).scalar_one()
+        assert entries == -expected
+
+
+def _fields(c: TokenCounts) -> tuple[int, ...]:
+    return (
+        c.uncached_input_tokens,
+        c.cache_creation_5m_tokens,
+        c.cache_creation_1h_tokens,
+        c.cache_read_tokens,
+        c.output_tokens,
+        c.web_search_requests,
+    )

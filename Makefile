@@ -28,6 +28,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.forecast
 
 demo: $(STAMP)
 	$(BIN)/creditwatch demo

@@ -28,6 +28,7 @@ from service.errors import (
 )
 from service.logs import configure_logging
 from service.money import format_usd, usd_text, usd_to_nanos
+from service.text import status_lines, table_lines
 
 EX_CONFIG = 78
 log = logging.getLogger("creditwatch")
@@ -161,6 +162,11 @@ def _say(text: str = "") -> None:
     print(text)  # noqa: T201
 
 
+def _say_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    for line in table_lines(header, rows):
+        _say(line)
+
+
 def _fail(text: str, code: int = 1) -> int:
     print(f"creditwatch: {text}", file=sys.stderr)  # noqa: T201
     return code
@@ -239,63 +245,9 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         _say(json.dumps(status, indent=2))
         return 0
-    _print_status(status, settings.credit_unit_usd)
+    for line in status_lines(status, settings.credit_unit_usd):
+        _say(line)
     return 0
-
-
-def _print_status(status: dict[str, Any], unit: Decimal) -> None:
-    def money(text: str | None) -> str:
-        return "unknown" if text is None else usd_text(usd_to_nanos(Decimal(text)), unit)
-
-    if status["balance_known"]:
-        _say(f"Balance            {money(status['balance_usd'])}")
-    else:
-        _say("Balance            unknown: set CREDITWATCH_STARTING_BALANCE and _AT, run `once`")
-    credits = status["credits"]
-    for lot in credits["lots"]:
-        _say(
-            f"  {lot['kind']:9} {lot['at'][:10]}  {money(lot['remaining_usd'])} left of "
-            f"{money(lot['amount_usd'])}, expires {lot['expires_at'][:10]}"
-        )
-    reload = credits["auto_reload"]
-    if reload is not None:
-        limit = reload["monthly_limit_usd"]
-        allowance = (
-            f", {money(credits['reload_allowance_left_usd'])} of {money(limit)} allowance left"
-            if limit is not None
-            else ""
-        )
-        _say(
-            f"Auto-reload        below {money(reload['threshold_usd'])} to "
-            f"{money(reload['to_usd'])}: {credits['reloads_this_month']} this month "
-            f"({money(credits['reloaded_this_month_usd'])}){allowance}"
-        )
-        if credits["blocked_reloads_this_month"]:
-            _say(f"  BLOCKED by the monthly limit {credits['blocked_reloads_this_month']} time(s)")
-    spend = status["spend"]
-    forecast = status["forecast"]
-    _say(f"Spend today        {money(spend['today_usd'])} (UTC)")
-    _say(f"Spend this month   {money(spend['month_to_date_usd'])}")
-    if spend["month_to_date_estimated_usd"] != "0.00":
-        _say(f"  of which estimated {money(spend['month_to_date_estimated_usd'])}")
-    if forecast["month_projected_usd"] is not None:
-        _say(f"Month projected    {money(forecast['month_projected_usd'])}")
-    _say(f"Last 24 hours      {money(forecast['spend_last_24h_usd'])}")
-    if forecast["burn_rate_usd_per_hour"] is not None:
-        _say(f"Burn rate          {money(forecast['burn_rate_usd_per_hour'])}/hour (next 24h)")
-    if forecast["runway_until"] is not None:
-        _say(f"Runway             {forecast['runway_hours']} hours, to {forecast['runway_until']}")
-    if forecast["note"]:
-        _say(f"Forecast           {forecast['note']}")
-    _say(f"Last collected     {status['last_collected_at'] or 'never'}")
-    _say(f"Data until         {status['data_until'] or 'no usage yet'}")
-    if status["collection_failing_since"]:
-        _say(f"Collection FAILING since {status['collection_failing_since']}")
-        _say(f"  last error: {status['last_error']}")
-    for unknown in status["unknown_models"]:
-        _say(f"Unknown model      {unknown['model']} (priced as {unknown['priced_as']})")
-    outbox = ", ".join(f"{k} {v}" for k, v in status["outbox"].items())
-    _say(f"Alerts             {outbox}")
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
@@ -315,12 +267,12 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             "by": args.by,
             "since": since.isoformat(),
             "until": until.isoformat(),
-            "rows": [row.as_json() for row in rows],
-            "total": total.as_json(),
+            "rows": [row.as_json(settings.credit_unit_usd) for row in rows],
+            "total": total.as_json(settings.credit_unit_usd),
         }
         _say(json.dumps(payload, indent=2))
         return 0
-    header = ("", "input", "cache write", "cache read", "output", "web search", "cost USD")
+    header = ("", "input", "cache write", "cache read", "output", "web search", "cost")
     table = [
         (
             f"{row.key or '(none)'} {row.name}".strip(),
@@ -329,23 +281,15 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             f"{row.cache_read_tokens:,}",
             f"{row.output_tokens:,}",
             f"{row.web_search_requests:,}",
-            format_usd(row.cost_nanos) + ("*" if row.estimated else ""),
+            usd_text(row.cost_nanos, settings.credit_unit_usd) + ("*" if row.estimated else ""),
         )
         for row in [*rows, total]
     ]
     _say(f"Usage by {args.by} from {since.isoformat()} to {until.isoformat()}")
-    _print_table(header, table)
+    _say_table(header, table)
     if total.estimated:
         _say("* includes estimated prices (unknown model, priority tier or tiered pricing)")
     return 0
-
-
-def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        cells = [str(row[0]).ljust(widths[0])]
-        cells += [str(cell).rjust(widths[i]) for i, cell in enumerate(row) if i > 0]
-        _say("  ".join(cells))
 
 
 def cmd_credits(settings: Settings, args: argparse.Namespace) -> int:
@@ -417,7 +361,7 @@ def _credits(engine: Engine, settings: Settings, args: argparse.Namespace) -> in
         )
         for row in rows
     ]
-    _print_table(("lot", "bought", "amount", "remaining", "expires", "note"), table)
+    _say_table(("lot", "bought", "amount", "remaining", "expires", "note"), table)
     return 0
 
 
@@ -470,7 +414,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         ("final balance", lambda r: money(r["final_balance_usd"])),
     ]
     header = ("", *(str(r["scenario"]) for r in results))
-    _print_table(header, [(label, *(fmt(r) for r in results)) for label, fmt in lines])
+    _say_table(header, [(label, *(fmt(r) for r in results)) for label, fmt in lines])
     return 0
 
 

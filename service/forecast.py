@@ -124,6 +124,10 @@ def build_profile(
         values = []
         for h in range(24):
             keys = [(weekend, h)] if split else [(False, h), (True, h)]
+            if not any(weights.get(k) for k in keys):
+                # Partial days early on: an hour this side has not seen yet takes the mean of
+                # every day rather than an invented zero.
+                keys = [(False, h), (True, h)]
             total = sum((sums.get(k, Decimal(0)) for k in keys), Decimal(0))
             weight = sum((weights.get(k, Decimal(0)) for k in keys), Decimal(0))
             mean = total / weight if weight else Decimal(0)
@@ -160,8 +164,9 @@ def runway(
     """Walk today's lots forward on ``profile``'s expected spend from ``now``."""
     if balance_nanos <= 0:
         return Runway(zero_at=now, horizon=horizon, projection=WalkResult())
+    # Lots keep their purchase time so the walk still spends the oldest first.
     live = [
-        Lot(lot.key, lot.kind, now, remaining[lot.key], lot.expires_at)
+        Lot(lot.key, lot.kind, lot.at, remaining[lot.key], lot.expires_at)
         for lot in lots
         if remaining.get(lot.key, 0) > 0 and lot.expires_at > now
     ]
@@ -185,7 +190,16 @@ def runway(
 
 
 def projected_period_spend(
-    profile: SpendProfile, *, spent_before_as_of: int, period_end: datetime
+    profile: SpendProfile,
+    *,
+    spent_before_as_of: int,
+    period_end: datetime,
+    period_start: datetime | None = None,
 ) -> int:
-    """Spend before ``profile.as_of`` plus the expected spend from then to ``period_end``."""
-    return spent_before_as_of + profile.spend_between(profile.as_of, period_end)
+    """Spend before ``profile.as_of`` plus the expected spend from then to ``period_end``.
+
+    ``spent_before_as_of`` covers the period's start up to ``as_of``; when the period began
+    after ``as_of`` (the first hour of a month), expectation starts at ``period_start``.
+    """
+    start = profile.as_of if period_start is None else max(profile.as_of, period_start)
+    return spent_before_as_of + profile.spend_between(start, period_end)

@@ -140,11 +140,14 @@ def _forecast(
         return out
     out["burn_rate_usd_per_hour"] = format_usd(profile.burn_rate_per_hour(now))
     month_end = _next_month(now)
+    start = month_start(now)
     spent_before = ledger.period_spend_nanos(
-        session, month_start(now), profile.as_of, settings.bucket_width
+        session, start, max(start, profile.as_of), settings.bucket_width
     )
     out["month_projected_usd"] = format_usd(
-        projected_period_spend(profile, spent_before_as_of=spent_before, period_end=month_end)
+        projected_period_spend(
+            profile, spent_before_as_of=spent_before, period_end=month_end, period_start=start
+        )
     )
     if walked is None:
         out["note"] = "runway needs CREDITWATCH_STARTING_BALANCE"

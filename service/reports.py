@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import case, func, select
@@ -14,7 +15,7 @@ from service import ledger
 from service.collector import floor_to_bucket, month_start
 from service.config import Settings
 from service.models import CollectionState, OutboxAlert, UnknownModel
-from service.money import format_usd
+from service.money import credits_of, format_usd
 from service.outlook import balance_in_credits, credit_outlook
 from service.usage import BUCKET_SECONDS
 
@@ -96,7 +97,12 @@ class BreakdownRow:
     cost_nanos: int = 0
     estimated: bool = False
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, credit_unit_usd: Decimal = Decimal(1)) -> dict[str, Any]:
+        credits = (
+            {"cost_credits": credits_of(self.cost_nanos, credit_unit_usd)}
+            if credit_unit_usd != 1
+            else {}
+        )
         return {
             "key": self.key,
             "name": self.name,
@@ -106,6 +112,7 @@ class BreakdownRow:
             "output_tokens": self.output_tokens,
             "web_search_requests": self.web_search_requests,
             "cost_usd": format_usd(self.cost_nanos),
+            **credits,
             "estimated": self.estimated,
         }
 

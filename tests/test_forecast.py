@@ -338,3 +338,51 @@ def test_runway_is_monotone_in_the_starting_balance(rates: list[int], low: int, 
         return result.zero_at or datetime.max.replace(tzinfo=UTC)
 
     assert zero_at(low) <= zero_at(low + extra)
+
+
+def test_partial_days_do_not_split_weekends_into_empty_hours() -> None:
+    """Data from Friday 22:00 to Monday 00:00 at $1/h: Monday's hours still expect $1, not $0."""
+    start = datetime(2026, 10, 2, 22, tzinfo=UTC)  # a Friday
+    now = datetime(2026, 10, 5, 2, 30, tzinfo=UTC)  # Monday 02:30, history up to 01:00
+    hourly = {start + i * H: USD for i in range(60)}
+    profile = build_profile(hourly, now, history_start=start)
+    assert isinstance(profile, SpendProfile)
+    assert profile.weekday == (USD,) * 24
+    assert profile.burn_rate_per_hour(now) == USD
+
+
+def test_runway_spends_the_oldest_lot_first() -> None:
+    """A March reload is spent before a June purchase, so nothing is left of it to expire."""
+    now = datetime(2027, 2, 20, tzinfo=UTC)
+    rate = USD
+    profile = SpendProfile((rate,) * 24, (rate,) * 24, as_of=now, history=14 * DAY)
+    reload_expires = now + 150 * H
+    lots = [
+        Lot(
+            "reload:2026-02-26T06:00:00Z",
+            "reload",
+            reload_expires - YEAR,
+            100 * USD,
+            reload_expires,
+        ),
+        Lot(
+            "purchase:5",
+            "purchase",
+            datetime(2026, 6, 1, tzinfo=UTC),
+            100 * USD,
+            datetime(2027, 6, 1, tzinfo=UTC),
+        ),
+    ]
+    result = runway(
+        profile,
+        now=now,
+        lots=lots,
+        remaining={lot.key: 100 * USD for lot in lots},
+        balance_nanos=200 * USD,
+        policy=None,
+        reloaded_by_month={},
+        lot_lifetime=YEAR,
+    )
+    # Oldest first: the reload lot is gone by +100 h, the purchase lasts to the +199 h charge.
+    assert result.zero_at == now + 199 * H
+    assert result.projection.expiries == []

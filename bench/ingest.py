@@ -46,23 +46,7 @@ POSTGRES_URL = os.environ.get(
     "CW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
-COLUMNS = (
-    "bucket_start",
-    "bucket_width",
-    "model",
-    "api_key_id",
-    "workspace_id",
-    "service_tier",
-    "context_window",
-    "inference_geo",
-    "uncached_input_tokens",
-    "cache_creation_5m_tokens",
-    "cache_creation_1h_tokens",
-    "cache_read_tokens",
-    "output_tokens",
-    "web_search_requests",
-    "cost_nanos",
-)
+COLUMNS = ("bucket_start", "bucket_width", *ledger.KEY_FIELDS, *ledger.COUNT_FIELDS, "cost_nanos")
 
 
 def _serve(port_queue: Any, stop: Any) -> None:
@@ -232,6 +216,38 @@ def bench_backend(
     }
 
 
+def _ingest_in_child(base_url: str, result: Any) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings(
+            {
+                "ANTHROPIC_ADMIN_KEY": KEY,
+                "ANTHROPIC_BASE_URL": base_url,
+                "CREDITWATCH_DATABASE_URL": f"sqlite:///{folder}/rss.db",
+                "CREDITWATCH_BACKFILL_FROM": START.isoformat(),
+                "CREDITWATCH_STARTING_BALANCE": "1000000",
+                "CREDITWATCH_STARTING_BALANCE_AT": START.isoformat(),
+                "CREDITWATCH_HTTP_TIMEOUT": "300s",
+            },
+            None,
+        )
+        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with Runtime(settings) as runtime:
+            runtime.cycle(ManualClock(NOW))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result.put((round(baseline / 1024), round(peak / 1024)))
+
+
+def ingest_peak_rss(base_url: str) -> tuple[int, int]:
+    """Peak RSS (MiB) of a process that only runs the month's ingest, and its start-up RSS."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_ingest_in_child, args=(base_url, queue))
+    process.start()
+    baseline, peak = queue.get(timeout=600)
+    process.join(timeout=30)
+    return baseline, peak
+
+
 @contextmanager
 def _fresh_sqlite(folder: Path) -> Iterator[str]:
     yield f"sqlite:///{folder / 'booking-only.db'}"
@@ -249,6 +265,9 @@ def describe(backend: str, f: dict[str, Any]) -> str:
 def main() -> int:
     figures: dict[str, Any] = {"keys": N_KEYS, "month": f"{START:%Y-%m}", "bucket_width": "1h"}
     with simulator() as base_url:
+        baseline, peak = ingest_peak_rss(base_url)
+        figures["ingest_process_rss_mib"] = {"at_start": baseline, "peak": peak}
+        print(f"ingest of the month in its own process: peak RSS {peak} MiB ({baseline} at start)")
         with build_http_client(base_url, timeout=300) as http:
             began = time.perf_counter()
             rows = AdminClient(http, KEY).usage(START, END, bucket_width="1h")
@@ -268,8 +287,9 @@ def main() -> int:
             print(describe(backend, figures[backend]))
         if "postgres" not in backends:
             print("postgres  skipped: no server at CW_TEST_POSTGRES_URL")
-    figures["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(f"peak RSS of the benchmark process: {figures['peak_rss_mib']} MiB")
+    figures["bench_process_peak_rss_mib"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures written to {RESULTS}")

@@ -210,10 +210,13 @@ def walk(
     lot_lifetime: timedelta = DEFAULT_LOT_LIFETIME,
     reloaded_before: dict[tuple[int, int], int] | None = None,
     initial_deficit_nanos: int = 0,
+    finish_pending_reload: bool = True,
 ) -> WalkResult:
     """Replay lots and charges from ``start`` to ``until`` (events at ``until`` excluded).
 
-    A reload triggered before ``until`` is made even if its bucket ends after ``until``.
+    A reload triggered before ``until`` is made even if its bucket ends after ``until`` (the
+    live ledger: the bucket in progress), unless ``finish_pending_reload`` is False (a replay of
+    a closed window, where such a reload belongs to the next window).
     ``reloaded_before`` counts reloads already made per month (for a walk that starts
     mid-month, e.g. the runway forecast). Raises ValueError for a negative charge.
     """
@@ -250,7 +253,7 @@ def walk(
             state.debit(payload.amount_nanos)
             state.maybe_schedule_reload(payload.end)
         state.track(at, until)
-    if state.pending_reload:
+    if state.pending_reload and finish_pending_reload:
         # A reload that usage before ``until`` triggered lands at that bucket's end, even when
         # the end is later: the Console would not leave the balance below the threshold.
         due = next(at for at, priority, _, _ in sorted(state.events) if priority == _RELOAD)

@@ -180,6 +180,7 @@ def replay(
             until=until,
             policy=scenario.policy,
             lot_lifetime=settings.credit_expiry,
+            finish_pending_reload=False,
         )
         results.append(
             {

@@ -110,6 +110,20 @@ def test_reload_in_the_current_bucket_lands_at_its_end() -> None:
     assert result.balance_nanos == 200 * USD
 
 
+def test_a_closed_window_leaves_a_reload_due_at_its_end_to_the_next_window() -> None:
+    """Replaying up to the end of the crossing bucket books no reload for the next window."""
+    result = walk(
+        [lot(100)],
+        charges(60),
+        start=T0,
+        until=T0 + H,
+        policy=POLICY,
+        finish_pending_reload=False,
+    )
+    assert result.reloads == []
+    assert result.balance_nanos == 40 * USD
+
+
 def test_a_purchase_first_pays_what_was_overdrawn() -> None:
     """Usage past the last lot is owed; a later purchase covers it before it can be spent."""
     lots = [lot(10), lot(100, at=T0 + 2 * H, key="p")]

@@ -298,7 +298,7 @@ def cmd_credits(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _credits(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
-    from service.credit_ledger import current_walk, stated_lots, sync_credits
+    from service.credit_ledger import current_walk, ledger_terms, stated_lots, sync_credits
 
     now = utc_now()
     if args.credits_command == "add":
@@ -319,14 +319,18 @@ def _credits(engine: Engine, settings: Settings, args: argparse.Namespace) -> in
                 entry = ledger.add_purchase(
                     session, usd_to_nanos(amount), at, args.note, now, expires_at=expires
                 )
-                sync_credits(session, settings, now)
+                sync_credits(session, settings, now, authoritative=False)
         except LedgerError as exc:
             return _fail(str(exc))
         _say(f"recorded purchase #{entry.id}: {usd_text(entry.amount_nanos)} at {at.isoformat()}")
         return 0
     with transaction(engine) as session:
         result = current_walk(session, settings, now)
-        lots = result.lots if result else stated_lots(session, settings.credit_expiry)
+        lots = (
+            result.lots
+            if result
+            else stated_lots(session, ledger_terms(session, settings).lifetime)
+        )
         notes = {f"purchase:{e.id}": e.note for e in ledger.purchases(session)}
     rows = [
         {
@@ -370,22 +374,25 @@ def _iso(moment: datetime) -> str:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from service.credit_ledger import ledger_terms
     from service.simulate import ScenarioError, default_since, replay, scenarios_from_flags
 
     now = utc_now()
     try:
-        scenarios = scenarios_from_flags(
-            settings,
-            thresholds=args.reload_threshold,
-            targets=args.reload_to,
-            limits=args.monthly_limit,
-            balances=args.starting_balance,
-        )
         with _engine_ready(settings) as engine, transaction(engine) as session:
+            scenarios = scenarios_from_flags(
+                ledger_terms(session, settings).policy,
+                thresholds=args.reload_threshold,
+                targets=args.reload_to,
+                limits=args.monthly_limit,
+                balances=args.starting_balance,
+            )
             since = args.since or default_since(session, settings)
             if since is None:
                 return _fail("no usage stored yet: run `creditwatch once` first")
             until = args.until or now
+            if since >= until:
+                return _fail(f"--since {_iso(since)} is not before --until {_iso(until)}", 2)
             results = replay(session, settings, scenarios, since=since, until=until)
     except ScenarioError as exc:
         return _fail(str(exc), 2)

@@ -8,7 +8,9 @@ reload it triggered instead of adding a second one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,11 +21,58 @@ from sqlmodel import col
 from service import ledger
 from service.config import Settings
 from service.credits import Charge, Lot, LotKind, ReloadPolicy, WalkResult, walk
-from service.models import ReloadBlock
+from service.models import ReloadBlock, StoredSetting
 from service.money import usd_to_nanos
 from service.usage import BUCKET_SECONDS
 
 DERIVED_KINDS = ("reload", "expiry")
+TERMS_SETTING = "credit_terms"
+
+
+@dataclass(frozen=True)
+class CreditTerms:
+    """The settings the walk depends on: auto-reload and how long credits last."""
+
+    policy: ReloadPolicy | None
+    lifetime: timedelta
+
+    def to_json(self) -> str:
+        p = self.policy
+        return json.dumps(
+            {
+                "threshold_nanos": p.threshold_nanos if p else None,
+                "target_nanos": p.target_nanos if p else None,
+                "monthly_limit_nanos": p.monthly_limit_nanos if p else None,
+                "lifetime_seconds": int(self.lifetime.total_seconds()),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> CreditTerms:
+        data = json.loads(text)
+        policy = None
+        if data["threshold_nanos"] is not None:
+            policy = ReloadPolicy(
+                data["threshold_nanos"], data["target_nanos"], data["monthly_limit_nanos"]
+            )
+        return cls(policy, timedelta(seconds=data["lifetime_seconds"]))
+
+
+def terms_of(settings: Settings) -> CreditTerms:
+    return CreditTerms(reload_policy(settings), settings.credit_expiry)
+
+
+def booked_terms(session: Session) -> CreditTerms | None:
+    """The terms the derived entries were last booked under (by `once` or the daemon)."""
+    stored = session.get(StoredSetting, TERMS_SETTING)
+    return CreditTerms.from_json(stored.value) if stored else None
+
+
+def ledger_terms(session: Session, settings: Settings) -> CreditTerms:
+    """What reading commands use: the booked terms, so a shell with other settings still sees
+    the balance the ledger holds; the settings' own terms before anything was booked."""
+    return booked_terms(session) or terms_of(settings)
 
 
 def reload_policy(settings: Settings) -> ReloadPolicy | None:
@@ -38,9 +87,12 @@ def reload_policy(settings: Settings) -> ReloadPolicy | None:
 
 
 def stated_lots(session: Session, lifetime: timedelta) -> list[Lot]:
-    """The starting balance and each purchase as lots, oldest first."""
+    """The starting balance and each purchase after it as lots, oldest first."""
     lots = []
+    opening = ledger.opening_entry(session)
     for entry in ledger.purchases(session):
+        if opening is not None and entry.kind == "purchase" and entry.at < opening.at:
+            continue  # already part of the starting balance
         kind: LotKind = "opening" if entry.kind == "opening" else "purchase"
         lots.append(
             Lot(
@@ -75,24 +127,43 @@ def bucket_charges(
     return [Charge(start, start + step, int(total)) for start, total in rows if int(total) > 0]
 
 
-def current_walk(session: Session, settings: Settings, now: datetime) -> WalkResult | None:
-    """The walk over everything stored, from the starting balance to ``now``; None without one."""
+def current_walk(
+    session: Session, settings: Settings, now: datetime, terms: CreditTerms | None = None
+) -> WalkResult | None:
+    """The walk over everything stored, from the starting balance to ``now``; None without one.
+
+    ``terms`` defaults to :func:`ledger_terms`, the terms the ledger was booked under.
+    """
     opening = ledger.opening_entry(session)
     if opening is None:
         return None
+    terms = terms or ledger_terms(session, settings)
     return walk(
-        stated_lots(session, settings.credit_expiry),
+        stated_lots(session, terms.lifetime),
         bucket_charges(session, settings.bucket_width),
         start=opening.at,
         until=now,
-        policy=reload_policy(settings),
-        lot_lifetime=settings.credit_expiry,
+        policy=terms.policy,
+        lot_lifetime=terms.lifetime,
     )
 
 
-def sync_credits(session: Session, settings: Settings, now: datetime) -> WalkResult | None:
-    """Make the booked reloads, expiries and blocked reloads match the walk. Flushes only."""
-    result = current_walk(session, settings, now)
+def sync_credits(
+    session: Session, settings: Settings, now: datetime, *, authoritative: bool = True
+) -> WalkResult | None:
+    """Make the booked reloads, expiries and blocked reloads match the walk. Flushes only.
+
+    ``authoritative`` (`once`, the daemon) books under the settings' terms and records them; a
+    side command such as `credits add` keeps the terms the ledger was booked under.
+    """
+    terms = terms_of(settings) if authoritative else ledger_terms(session, settings)
+    if authoritative:
+        stored = session.get(StoredSetting, TERMS_SETTING)
+        if stored is None:
+            session.add(StoredSetting(name=TERMS_SETTING, value=terms.to_json(), updated_at=now))
+        elif stored.value != terms.to_json():
+            stored.value, stored.updated_at = terms.to_json(), now
+    result = current_walk(session, settings, now, terms)
     reloads = [] if result is None else result.reloads
     expiries = [] if result is None else result.expiries
     blocked = [] if result is None else result.blocked

@@ -106,9 +106,10 @@ def _next_month(moment: datetime) -> datetime:
     return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
 
 
-# Event priorities at the same instant: credits arrive, then expiries, then month roll-over,
-# then usage. A reload due at a bucket's end lands before the next bucket's usage.
-_LOT, _RELOAD, _EXPIRY, _MONTH, _CHARGE = range(5)
+# Event priorities at the same instant: credits arrive, then expiries, then a due reload (so
+# one reload covers both a bucket's usage and an expiry at its end), then the month roll-over,
+# then usage: a reload due at a bucket's end lands before the next bucket's usage.
+_LOT, _EXPIRY, _RELOAD, _MONTH, _CHARGE = range(5)
 
 
 class _Walk:
@@ -183,10 +184,47 @@ class _Walk:
             self.result.reloaded_by_month[month] = (
                 self.result.reloaded_by_month.get(month, 0) + granted
             )
-            stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            self.add_lot(Lot(f"reload:{stamp}", "reload", at, granted, at + self.lifetime))
+            key = "reload:" + at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if key in self.lots:  # a second reload at the same instant (after an expiry)
+                key += f"#{sum(k.startswith(key) for k in self.lots) + 1}"
+            self.add_lot(Lot(key, "reload", at, granted, at + self.lifetime))
             if granted == wanted:
                 self.blocked_month = None
+
+    def schedule(
+        self, lots: Iterable[Lot], charges: Sequence[Charge], start: datetime, until: datetime
+    ) -> None:
+        for lot in lots:
+            self.push(lot.at, _LOT, lot)
+        for charge in charges:
+            if charge.amount_nanos < 0:
+                raise ValueError(f"negative charge at {charge.start.isoformat()}")
+            self.push(charge.start, _CHARGE, charge)
+        if self.policy is None:
+            return
+        # A walk that starts below the threshold (a low starting balance) reloads at once.
+        self.push(start, _MONTH, None)
+        month = _next_month(start)
+        while month < until and self.policy.monthly_limit_nanos is not None:
+            self.push(month, _MONTH, None)
+            month = _next_month(month)
+
+    def handle(self, at: datetime, priority: int, payload: object) -> None:
+        if priority == _LOT:
+            assert isinstance(payload, Lot)
+            self.add_lot(payload)
+        elif priority == _RELOAD:
+            self.reload(at)
+        elif priority == _EXPIRY:
+            assert isinstance(payload, str)
+            self.expire(at, payload)
+            self.maybe_schedule_reload(at)
+        elif priority == _MONTH:
+            self.maybe_schedule_reload(at)
+        else:
+            assert isinstance(payload, Charge)
+            self.debit(payload.amount_nanos)
+            self.maybe_schedule_reload(payload.end)
 
     def track(self, at: datetime, until: datetime) -> None:
         balance = self.balance
@@ -223,35 +261,12 @@ def walk(
     state = _Walk(policy, lot_lifetime)
     state.deficit = initial_deficit_nanos
     state.result.reloaded_by_month = dict(reloaded_before or {})
-    for lot in lots:
-        state.push(lot.at, _LOT, lot)
-    for charge in charges:
-        if charge.amount_nanos < 0:
-            raise ValueError(f"negative charge at {charge.start.isoformat()}")
-        state.push(charge.start, _CHARGE, charge)
-    month = _next_month(start)
-    while month < until and policy is not None and policy.monthly_limit_nanos is not None:
-        state.push(month, _MONTH, None)
-        month = _next_month(month)
+    state.schedule(lots, charges, start, until)
     if not state.events or state.events[0][0] > start:
         state.track(start, until)
     while state.events and state.events[0][0] < until:
         at, priority, _, payload = heapq.heappop(state.events)
-        if priority == _LOT:
-            assert isinstance(payload, Lot)
-            state.add_lot(payload)
-        elif priority == _RELOAD:
-            state.reload(at)
-        elif priority == _EXPIRY:
-            assert isinstance(payload, str)
-            state.expire(at, payload)
-            state.maybe_schedule_reload(at)
-        elif priority == _MONTH:
-            state.maybe_schedule_reload(at)
-        else:
-            assert isinstance(payload, Charge)
-            state.debit(payload.amount_nanos)
-            state.maybe_schedule_reload(payload.end)
+        state.handle(at, priority, payload)
         state.track(at, until)
     if state.pending_reload and finish_pending_reload:
         # A reload that usage before ``until`` triggered lands at that bucket's end, even when

@@ -164,9 +164,10 @@ def runway(
     """Walk today's lots forward on ``profile``'s expected spend from ``now``."""
     if balance_nanos <= 0:
         return Runway(zero_at=now, horizon=horizon, projection=WalkResult())
-    # Lots keep their purchase time so the walk still spends the oldest first.
+    # Lots keep their purchase time so the walk still spends the oldest first; a reload due at
+    # the end of the hour in progress counts as there already, as it is in the balance.
     live = [
-        Lot(lot.key, lot.kind, lot.at, remaining[lot.key], lot.expires_at)
+        Lot(lot.key, lot.kind, min(lot.at, now), remaining[lot.key], lot.expires_at)
         for lot in lots
         if remaining.get(lot.key, 0) > 0 and lot.expires_at > now
     ]

@@ -321,8 +321,15 @@ def add_purchase(
             f"purchase at {at.isoformat()} is before the starting balance time "
             f"{opening.at.isoformat()}, which already includes it"
         )
+    if expires_at is not None and expires_at <= at:
+        raise LedgerError("a purchase must expire after it is made")
     entry = LedgerEntry(
-        kind="purchase", at=at, amount_nanos=amount_nanos, note=note, created_at=now
+        kind="purchase",
+        at=at,
+        amount_nanos=amount_nanos,
+        note=note,
+        created_at=now,
+        expires_at=expires_at,
     )
     session.add(entry)
     session.flush()
@@ -335,12 +342,19 @@ def purchases(session: Session) -> list[LedgerEntry]:
 
 
 def balance_nanos(session: Session) -> int | None:
-    """The credit balance now, or None while no starting balance is set."""
-    if opening_entry(session) is None:
+    """The credit balance now, or None while no starting balance is set.
+
+    A purchase dated before the starting balance time is part of that balance already (the
+    time may have been moved past it after the purchase was recorded), so it is not added again.
+    """
+    opening = opening_entry(session)
+    if opening is None:
         return None
-    return int(
-        session.execute(select(func.coalesce(func.sum(LEDGER.c.amount_nanos), 0))).scalar_one()
-    )
+    counted = ~((LEDGER.c.kind == "purchase") & (LEDGER.c.at < opening.at))
+    total = session.execute(
+        select(func.coalesce(func.sum(LEDGER.c.amount_nanos), 0)).where(counted)
+    ).scalar_one()
+    return int(total)
 
 
 def period_spend_nanos(session: Session, start: datetime, end: datetime, width: BucketWidth) -> int:

@@ -124,6 +124,16 @@ class ReloadBlock(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class StoredSetting(SQLModel, table=True):
+    """Settings the ledger was last booked under (e.g. the auto-reload terms), as JSON."""
+
+    __tablename__ = "stored_setting"
+
+    name: str = Field(primary_key=True, max_length=100)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = _utc()
+
+
 class CollectionState(SQLModel, table=True):
     """Where collection stands for one bucket width: the watermark and the latest outcome."""
 

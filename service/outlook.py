@@ -13,7 +13,7 @@ from sqlmodel import col
 from service import ledger
 from service.collector import month_start
 from service.config import Settings
-from service.credit_ledger import current_walk, reload_policy
+from service.credit_ledger import CreditTerms, current_walk, ledger_terms, terms_of
 from service.credits import WalkResult, month_of
 from service.forecast import (
     NotEnoughHistory,
@@ -22,7 +22,7 @@ from service.forecast import (
     projected_period_spend,
     runway,
 )
-from service.models import ReloadBlock
+from service.models import CollectionState, ReloadBlock
 from service.money import credits_of, format_usd, usd_to_nanos
 from service.usage import BUCKET_SECONDS
 
@@ -51,28 +51,35 @@ def hourly_spend(session: Session, width: str, since: datetime) -> dict[datetime
 def spend_profile(
     session: Session, settings: Settings, now: datetime
 ) -> SpendProfile | NotEnoughHistory:
-    u = ledger.USAGE
-    first = session.execute(
-        select(func.min(u.c.bucket_start)).where(u.c.bucket_width == settings.bucket_width)
-    ).scalar_one()
+    state = session.get(CollectionState, settings.bucket_width)
+    first = state.collected_from if state is not None else None
     hourly = hourly_spend(session, settings.bucket_width, now - timedelta(days=15))
     return build_profile(hourly, now, history_start=first)
 
 
 def credit_outlook(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
     """The `credits` and `forecast` objects of `status --json`."""
-    walked = current_walk(session, settings, now)
+    terms = ledger_terms(session, settings)
+    walked = current_walk(session, settings, now, terms)
     profile = spend_profile(session, settings, now)
+    credits = _credits(session, terms, walked, now)
+    if terms != terms_of(settings):
+        credits["settings_note"] = (
+            "these auto-reload or expiry settings differ from the ones the ledger was booked "
+            "with; shown as booked until the next `once` or daemon cycle applies them"
+        )
     return {
-        "credits": _credits(session, settings, walked, now),
-        "forecast": _forecast(session, settings, walked, profile, now),
+        "credits": credits,
+        "forecast": _forecast(
+            session, settings, terms=terms, walked=walked, profile=profile, now=now
+        ),
     }
 
 
 def _credits(
-    session: Session, settings: Settings, walked: WalkResult | None, now: datetime
+    session: Session, terms: CreditTerms, walked: WalkResult | None, now: datetime
 ) -> dict[str, Any]:
-    policy = reload_policy(settings)
+    policy = terms.policy
     month = month_of(now)
     reloads = [r for r in walked.reloads if month_of(r.at) == month] if walked else []
     reloaded = sum(r.granted_nanos for r in reloads)
@@ -83,10 +90,12 @@ def _credits(
         select(func.count()).where(col(ReloadBlock.at) >= month_start(now))
     ).scalar_one()
     lots = []
+    spent = 0
     if walked is not None:
         for lot in sorted(walked.lots, key=lambda lot: (lot.at, lot.key)):
             left = walked.remaining.get(lot.key, 0)
-            if left > 0 or lot.expires_at > now:
+            spent += left == 0
+            if left > 0:
                 lots.append(
                     {
                         "key": lot.key,
@@ -99,14 +108,15 @@ def _credits(
                 )
     return {
         "lots": lots,
+        "lots_used_up": spent,
         "auto_reload": None
-        if settings.auto_reload_threshold is None
+        if policy is None
         else {
-            "threshold_usd": str(settings.auto_reload_threshold),
-            "to_usd": str(settings.auto_reload_to),
+            "threshold_usd": format_usd(policy.threshold_nanos),
+            "to_usd": format_usd(policy.target_nanos),
             "monthly_limit_usd": (
-                str(settings.auto_reload_monthly_limit)
-                if settings.auto_reload_monthly_limit is not None
+                format_usd(policy.monthly_limit_nanos)
+                if policy.monthly_limit_nanos is not None
                 else None
             ),
         },
@@ -120,6 +130,8 @@ def _credits(
 def _forecast(
     session: Session,
     settings: Settings,
+    *,
+    terms: CreditTerms,
     walked: WalkResult | None,
     profile: SpendProfile | NotEnoughHistory,
     now: datetime,
@@ -133,6 +145,7 @@ def _forecast(
         "runway_until": None,
         "runway_hours": None,
         "month_projected_usd": None,
+        "at_zero_now": False,
         "note": None,
     }
     if isinstance(profile, NotEnoughHistory):
@@ -158,9 +171,9 @@ def _forecast(
         lots=walked.lots,
         remaining=walked.remaining,
         balance_nanos=walked.balance_nanos,
-        policy=reload_policy(settings),
+        policy=terms.policy,
         reloaded_by_month=walked.reloaded_by_month,
-        lot_lifetime=settings.credit_expiry,
+        lot_lifetime=terms.lifetime,
     )
     left = ahead.remaining(now)
     if left is None:
@@ -168,7 +181,8 @@ def _forecast(
         out["note"] = f"the balance stays above zero for the next {days} days at this rate"
     else:
         out["runway_until"] = _iso(ahead.zero_at)
-        out["runway_hours"] = f"{left.total_seconds() / 3600:.1f}"
+        out["runway_hours"] = f"{left.total_seconds() / 3600:.2f}"
+        out["at_zero_now"] = left == timedelta(0)
     return out
 
 

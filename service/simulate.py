@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from service import ledger
 from service.config import Settings
-from service.credit_ledger import bucket_charges, reload_policy, stated_lots
-from service.credits import Lot, ReloadPolicy, walk
+from service.credit_ledger import CreditTerms, bucket_charges, ledger_terms, stated_lots
+from service.credits import Lot, ReloadPolicy, WalkResult, walk
 from service.errors import CreditwatchError
-from service.money import format_usd, usd_to_nanos
+from service.money import format_usd, usd_text, usd_to_nanos
 
 OFF = ("off", "none", "no")
 
@@ -40,11 +40,11 @@ class Scenario:
             reload = "no auto-reload"
         else:
             reload = (
-                f"reload below ${format_usd(self.policy.threshold_nanos)} "
-                f"to ${format_usd(self.policy.target_nanos)}"
+                f"reload below {usd_text(self.policy.threshold_nanos)} "
+                f"to {usd_text(self.policy.target_nanos)}"
             )
             if self.policy.monthly_limit_nanos is not None:
-                reload += f", at most ${format_usd(self.policy.monthly_limit_nanos)}/month"
+                reload += f", at most {usd_text(self.policy.monthly_limit_nanos)}/month"
         return reload
 
 
@@ -72,19 +72,32 @@ def _spread(flag: str, values: Sequence[str] | None, count: int) -> list[str | N
     return list(values)
 
 
+_OFF = object()
+
+
+def _setting(flag: str, raw: str | None, inherited: int | None) -> int | object | None:
+    """A flag's value in nano-USD, the inherited one when absent, or _OFF for 'off'."""
+    if raw is None:
+        return inherited
+    value = _amount(flag, raw)
+    return _OFF if value is None else usd_to_nanos(value)
+
+
 def scenarios_from_flags(
-    settings: Settings,
+    base: ReloadPolicy | None,
     *,
     thresholds: Sequence[str] | None,
     targets: Sequence[str] | None,
     limits: Sequence[str] | None,
     balances: Sequence[str] | None,
 ) -> list[Scenario]:
-    """The current settings first, then one scenario per position of the repeated flags."""
-    current = Scenario("current", None, reload_policy(settings))
+    """``base`` (the ledger's current policy) first, then one scenario per flag position.
+
+    A flag not given in a scenario keeps ``base``'s value; 'off' turns auto-reload (threshold
+    or target) or the monthly limit off.
+    """
+    current = Scenario("current", None, base)
     count = max(len(thresholds or ()), len(targets or ()), len(limits or ()), len(balances or ()))
-    if count == 0:
-        return [current]
     out = [current]
     rows = zip(
         _spread("--reload-threshold", thresholds, count),
@@ -94,26 +107,24 @@ def scenarios_from_flags(
         strict=True,
     )
     for index, (threshold_raw, target_raw, limit_raw, balance_raw) in enumerate(rows, start=1):
-        threshold = _amount("--reload-threshold", threshold_raw) if threshold_raw else None
-        target = _amount("--reload-to", target_raw) if target_raw else None
-        limit = _amount("--monthly-limit", limit_raw) if limit_raw else None
+        threshold = _setting(
+            "--reload-threshold", threshold_raw, base.threshold_nanos if base else None
+        )
+        target = _setting("--reload-to", target_raw, base.target_nanos if base else None)
+        limit = _setting("--monthly-limit", limit_raw, base.monthly_limit_nanos if base else None)
         balance = _amount("--starting-balance", balance_raw) if balance_raw else None
-        if threshold_raw is None and target_raw is None:
-            threshold, target = settings.auto_reload_threshold, settings.auto_reload_to
-            if limit_raw is None:
-                limit = settings.auto_reload_monthly_limit
         policy = None
-        if threshold is not None or target is not None:
-            if threshold is None or target is None or target <= threshold:
+        if threshold is not _OFF and target is not _OFF and (threshold, target) != (None, None):
+            if not isinstance(threshold, int) or not isinstance(target, int):
                 raise ScenarioError(
-                    f"scenario {index}: --reload-to must be above --reload-threshold "
-                    "(or set both to 'off')"
+                    f"scenario {index}: give both --reload-threshold and --reload-to "
+                    "(no auto-reload is configured to take the other from)"
                 )
-            policy = ReloadPolicy(
-                usd_to_nanos(threshold),
-                usd_to_nanos(target),
-                usd_to_nanos(limit) if limit is not None else None,
-            )
+            if target <= threshold:
+                raise ScenarioError(
+                    f"scenario {index}: --reload-to must be above --reload-threshold"
+                )
+            policy = ReloadPolicy(threshold, target, limit if isinstance(limit, int) else None)
         out.append(
             Scenario(
                 f"scenario {index}",
@@ -135,18 +146,6 @@ def default_since(session: Session, settings: Settings) -> datetime | None:
     return first
 
 
-def balance_at(session: Session, moment: datetime) -> int | None:
-    """The ledger's balance just before ``moment`` (None without a starting balance)."""
-    opening = ledger.opening_entry(session)
-    if opening is None or moment < opening.at:
-        return None
-    entries = ledger.LEDGER
-    total = session.execute(
-        select(func.coalesce(func.sum(entries.c.amount_nanos), 0)).where(entries.c.at < moment)
-    ).scalar_one()
-    return int(total) + (opening.amount_nanos if moment == opening.at else 0)
-
-
 def replay(
     session: Session,
     settings: Settings,
@@ -155,38 +154,58 @@ def replay(
     since: datetime,
     until: datetime,
 ) -> list[dict[str, Any]]:
-    """One result object per scenario. Raises ScenarioError when a starting balance is unknown."""
+    """One result object per scenario. Raises ScenarioError when a starting balance is unknown.
+
+    Without ``--starting-balance`` a scenario starts from the ledger's real state at ``since``:
+    its lots and what is left of them, and the reloads already made that month.
+    """
+    terms = ledger_terms(session, settings)
     charges = bucket_charges(
         session, settings.bucket_width, charged_only=False, since=since, until=until
     )
-    purchases = [
-        lot
-        for lot in stated_lots(session, settings.credit_expiry)
-        if lot.kind == "purchase" and since <= lot.at < until
-    ]
-    known = balance_at(session, since)
+    stated = [lot for lot in stated_lots(session, terms.lifetime) if since <= lot.at < until]
+    purchases = [lot for lot in stated if lot.kind == "purchase"]
+    state = _state_at(session, settings, terms, since)
     results = []
     for scenario in scenarios:
-        start = scenario.starting_nanos if scenario.starting_nanos is not None else known
-        if start is None:
+        if scenario.starting_nanos is not None:
+            start_lots = [
+                Lot("start", "opening", since, scenario.starting_nanos, since + terms.lifetime)
+            ]
+            before: dict[tuple[int, int], int] = {}
+            deficit = 0
+        elif state is not None:
+            start_lots = [lot for lot in state.lots if state.remaining.get(lot.key, 0) > 0]
+            start_lots = [
+                Lot(lot.key, lot.kind, lot.at, state.remaining[lot.key], lot.expires_at)
+                for lot in start_lots
+            ]
+            # The starting balance itself, when the window opens at its time.
+            start_lots += [lot for lot in stated if lot.kind == "opening"]
+            before = state.reloaded_by_month
+            deficit = max(0, -state.balance_nanos)
+        else:
             raise ScenarioError(
-                f"no balance is known at {since.isoformat()}: pass --starting-balance"
+                f"no balance is known at {since.isoformat()} (it is before the starting balance,"
+                " or none is set): pass --starting-balance"
             )
-        lots = [Lot("start", "opening", since, start, since + settings.credit_expiry), *purchases]
         walked = walk(
-            lots,
+            [*start_lots, *purchases],
             charges,
             start=since,
             until=until,
             policy=scenario.policy,
-            lot_lifetime=settings.credit_expiry,
+            lot_lifetime=terms.lifetime,
+            reloaded_before=before,
+            initial_deficit_nanos=deficit,
             finish_pending_reload=False,
         )
+        opening_balance = sum(lot.amount_nanos for lot in start_lots) - deficit
         results.append(
             {
                 "scenario": scenario.name,
                 "settings": scenario.describe(),
-                "starting_balance_usd": format_usd(start),
+                "starting_balance_usd": format_usd(opening_balance),
                 "usage_usd": format_usd(sum(c.amount_nanos for c in charges)),
                 "reloads": len(walked.reloads),
                 "reloaded_usd": format_usd(walked.reloaded_nanos),
@@ -199,6 +218,24 @@ def replay(
             }
         )
     return results
+
+
+def _state_at(
+    session: Session, settings: Settings, terms: CreditTerms, since: datetime
+) -> WalkResult | None:
+    """The ledger's walk up to ``since`` (None before the starting balance or without one)."""
+    opening = ledger.opening_entry(session)
+    if opening is None or since < opening.at:
+        return None
+    return walk(
+        stated_lots(session, terms.lifetime),
+        bucket_charges(session, settings.bucket_width, until=since),
+        start=opening.at,
+        until=since,
+        policy=terms.policy,
+        lot_lifetime=terms.lifetime,
+        finish_pending_reload=False,
+    )
 
 
 def _iso(moment: datetime | None) -> str | None:

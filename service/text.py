@@ -35,7 +35,11 @@ def _balance_lines(status: dict[str, Any], money: Money) -> list[str]:
         f"{money(lot['amount_usd'])}, expires {lot['expires_at'][:10]}"
         for lot in credits["lots"]
     ]
+    if credits["lots_used_up"]:
+        lines.append(f"  ({credits['lots_used_up']} older lot(s) used up)")
     reload = credits["auto_reload"]
+    if credits.get("settings_note"):
+        lines.append(f"  note: {credits['settings_note']}")
     if reload is None:
         return lines
     limit = reload["monthly_limit_usd"]
@@ -72,7 +76,7 @@ def _spend_lines(status: dict[str, Any], money: Money) -> list[str]:
         rate = money(forecast["burn_rate_usd_per_hour"])
         lines.append(f"Burn rate          {rate}/hour (next 24h)")
     if forecast["runway_until"] is not None:
-        if Decimal(forecast["runway_hours"]) == 0:
+        if forecast["at_zero_now"]:
             lines.append("Runway             NONE: the balance is at zero, API calls would fail")
         else:
             hours = forecast["runway_hours"]

@@ -126,6 +126,21 @@ def test_credits_add_and_list(env: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert purchase["expires_at"] == "2027-11-08T09:00:00Z"
     opening = listed[0]
     assert Decimal(opening["remaining_usd"]) == before
+    code, _, _ = run(
+        capsys,
+        "credits",
+        "add",
+        "20",
+        "--at",
+        "2026-11-09",
+        "--expires-at",
+        "2026-12-31T00:00:00Z",
+        "--note",
+        "promo",
+    )
+    assert code == 0
+    promo = json.loads(run(capsys, "credits", "list", "--json")[1])[-1]
+    assert (promo["note"], promo["expires_at"]) == ("promo", "2026-12-31T00:00:00Z")
 
 
 @pytest.mark.parametrize(

@@ -186,3 +186,44 @@ def test_walk_from_the_database_equals_the_pure_walk(engine: Engine) -> None:
         pure.blocked,
         pure.balance_nanos,
     )
+
+
+def test_a_side_command_keeps_the_terms_the_ledger_was_booked_under(engine: Engine) -> None:
+    """`credits add` from a shell without auto-reload settings keeps the daemon's reloads."""
+    cycle(engine, make_settings(), [usage(0, 60 * 10**6)], T0 + 2 * H)
+    booked = ledger_state(engine)[1]
+    assert booked == [("reload", T0 + H, 160 * USD)]
+    shell = make_settings(threshold=None, to=None)
+    with transaction(engine) as session:
+        ledger.add_purchase(session, 10 * USD, T0 + 2 * H, "", T0 + 2 * H)
+        sync_credits(session, shell, T0 + 2 * H, authoritative=False)
+        assert current_walk(session, shell, T0 + 2 * H) is not None
+    assert ledger_state(engine)[1] == booked
+    assert ledger_state(engine)[0] == 210 * USD
+
+
+def test_a_purchase_before_a_moved_starting_balance_is_not_counted_twice(engine: Engine) -> None:
+    """Moving the starting balance time past a recorded purchase folds it into that balance."""
+    cfg = make_settings(threshold=None, to=None)
+    with transaction(engine) as session:
+        ledger.ensure_opening(session, 100 * USD, T0, T0)
+        ledger.add_purchase(session, 50 * USD, T0 + H, "", T0)
+        sync_credits(session, cfg, T0 + 2 * H)
+        assert ledger.balance_nanos(session) == 150 * USD
+        ledger.ensure_opening(session, 150 * USD, T0 + 2 * H, T0 + 2 * H)
+        result = sync_credits(session, cfg, T0 + 3 * H)
+        assert ledger.balance_nanos(session) == 150 * USD
+        assert result is not None
+        assert result.balance_nanos == 150 * USD
+
+
+def test_purchase_expiry_date_is_kept(engine: Engine) -> None:
+    """`credits add --expires-at` sets that lot's expiry; the walk removes what is left then."""
+    cfg = make_settings(threshold=None, to=None)
+    with transaction(engine) as session:
+        ledger.ensure_opening(session, 100 * USD, T0, T0)
+        ledger.add_purchase(session, 50 * USD, T0 + H, "promo", T0, expires_at=T0 + 5 * H)
+        result = sync_credits(session, cfg, T0 + 6 * H)
+    assert result is not None
+    assert [(e.at, e.amount_nanos) for e in result.expiries] == [(T0 + 5 * H, 50 * USD)]
+    assert ledger_state(engine)[0] == 100 * USD

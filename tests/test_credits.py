@@ -136,3 +136,29 @@ def test_negative_charges_are_refused() -> None:
     """Usage cost never shrinks; a negative charge is a caller bug."""
     with pytest.raises(ValueError, match="negative"):
         walk([lot(10)], [Charge(T0, T0 + H, -1)], start=T0, until=T0 + H)
+
+
+def test_an_expiry_at_the_moment_a_reload_is_due_makes_one_reload() -> None:
+    """Usage crossing and a lot expiring at the same hour's end: one reload covers both."""
+    lots = [lot(100, key="a", expires=T0 + 2 * H), lot(50, at=T0, key="b")]
+    result = walk(lots, charges(0, 120), start=T0, until=T0 + 3 * H, policy=POLICY)
+    # At T0+2h: usage left 30 (all of b, 70 of a); a expires with 0 left, so one reload of 170.
+    assert result.reloads == [Reload(T0 + 2 * H, 170 * USD, 170 * USD)]
+    assert result.balance_nanos == 200 * USD
+
+
+def test_two_reloads_at_one_instant_keep_both_lots() -> None:
+    """An expiry right after a reload at the same instant reloads again into a lot of its own."""
+    lifetime = 10 * H
+    policy = ReloadPolicy(threshold_nanos=50 * USD, target_nanos=80 * USD)
+    result = walk(
+        [lot(100, expires=T0 + lifetime)],
+        [Charge(T0 + 9 * H, T0 + 10 * H, 60 * USD)],
+        start=T0,
+        until=T0 + 11 * H,
+        policy=policy,
+        lot_lifetime=lifetime,
+    )
+    assert result.balance_nanos == 80 * USD
+    assert sum(result.remaining.values()) == 80 * USD
+    assert len(set(result.remaining)) == len(result.lots)

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from service import cli, ledger
 from service.config import Settings, load_settings
+from service.credits import ReloadPolicy
 from service.db import transaction
 from service.simulate import ScenarioError, replay, scenarios_from_flags
 from service.usage import TokenCounts, UsageKey, UsageRow
@@ -35,7 +36,7 @@ def make_settings(db_url: str = "sqlite://", **extra: str) -> Settings:
 def test_one_flag_applies_to_every_scenario() -> None:
     """A flag given once is shared; repeated flags make one scenario per position."""
     scenarios = scenarios_from_flags(
-        make_settings(),
+        None,
         thresholds=["50", "100"],
         targets=["200", "400"],
         limits=["off"],
@@ -55,7 +56,7 @@ def test_one_flag_applies_to_every_scenario() -> None:
     [
         ({"thresholds": ["50", "60"], "targets": ["200", "300", "400"]}, "given 2 times"),
         ({"thresholds": ["50"], "targets": ["40"]}, "must be above"),
-        ({"thresholds": ["50"], "targets": None}, "must be above"),
+        ({"thresholds": ["50"], "targets": None}, "give both"),
         ({"balances": ["lots"]}, "not an amount"),
         ({"balances": ["-5"]}, "non-negative"),
     ],
@@ -70,7 +71,39 @@ def test_bad_scenarios_are_refused(flags: dict[str, list[str] | None], message: 
     }
     arguments.update(flags)
     with pytest.raises(ScenarioError, match=message):
-        scenarios_from_flags(make_settings(), **arguments)
+        scenarios_from_flags(None, **arguments)
+
+
+CONFIGURED = ReloadPolicy(100 * USD, 500 * USD, 2000 * USD)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({"targets": ["1000"]}, ReloadPolicy(100 * USD, 1000 * USD, 2000 * USD)),
+        ({"limits": ["100"]}, ReloadPolicy(100 * USD, 500 * USD, 100 * USD)),
+        (
+            {"thresholds": ["200"], "targets": ["900"]},
+            ReloadPolicy(200 * USD, 900 * USD, 2000 * USD),
+        ),
+        ({"limits": ["off"]}, ReloadPolicy(100 * USD, 500 * USD, None)),
+        ({"thresholds": ["off"]}, None),
+    ],
+)
+def test_flags_not_given_keep_the_configured_values(
+    flags: dict[str, list[str]], expected: ReloadPolicy | None
+) -> None:
+    """Each scenario changes only what its flags name; 'off' switches a setting off."""
+    arguments: dict[str, list[str] | None] = {
+        "thresholds": None,
+        "targets": None,
+        "limits": None,
+        "balances": None,
+    }
+    arguments.update(flags)
+    current, scenario = scenarios_from_flags(CONFIGURED, **arguments)
+    assert current.policy == CONFIGURED
+    assert scenario.policy == expected
 
 
 def store_usage(engine: Engine, hourly_usd: list[int]) -> None:
@@ -92,17 +125,16 @@ def test_replay_compares_settings_and_writes_nothing(engine: Engine, db_url: str
     store_usage(engine, [40, 40, 40, 0, 0, 40, 40])
     settings = make_settings(db_url)
     scenarios = scenarios_from_flags(
-        settings,
+        None,
         thresholds=["off", "30", "30"],
         targets=["off", "100", "100"],
         limits=["off", "off", "60"],
         balances=None,
     )
+    before = ledger_rows(engine)
     with transaction(engine) as session:
-        before = session.execute(select(func.count()).select_from(ledger.LEDGER)).scalar_one()
         results = replay(session, settings, scenarios, since=T0, until=T0 + 8 * H)
-        after = session.execute(select(func.count()).select_from(ledger.LEDGER)).scalar_one()
-    assert before == after
+    assert ledger_rows(engine) == before
     current, off, unlimited, limited = results
     assert current["reloads"] == off["reloads"] == 0
     assert off["first_zero_at"] == "2026-11-02T02:00:00Z"
@@ -111,9 +143,41 @@ def test_replay_compares_settings_and_writes_nothing(engine: Engine, db_url: str
     assert unlimited["reloads"] == 2
     assert unlimited["hours_at_zero"] == "0.0"
     assert unlimited["final_balance_usd"] == "60.00"
+    # 100 → 60 → 20: reload 60 of 80 (limit) → 80 → 40; h5 → 0, blocked; h6 → -40.
     assert limited["reloaded_usd"] == "60.00"
-    assert limited["blocked_reloads"] >= 1
-    assert limited["first_zero_at"] is not None
+    assert limited["blocked_reloads"] == 2
+    assert limited["first_zero_at"] == "2026-11-02T05:00:00Z"
+    assert limited["hours_at_zero"] == "3.0"
+    assert limited["final_balance_usd"] == "-40.00"
+
+
+def ledger_rows(engine: Engine) -> list[tuple[object, ...]]:
+    with transaction(engine) as session:
+        return [
+            tuple(r) for r in session.execute(select(ledger.LEDGER).order_by(ledger.LEDGER.c.id))
+        ]
+
+
+def test_replay_from_a_later_time_starts_from_the_ledger_state(engine: Engine, db_url: str) -> None:
+    """From mid-window, a scenario starts with the real balance and this month's reloads."""
+    store_usage(engine, [40, 40, 40, 0, 0, 40, 40])
+    settings = make_settings(
+        db_url,
+        CREDITWATCH_AUTO_RELOAD_THRESHOLD="30",
+        CREDITWATCH_AUTO_RELOAD_TO="100",
+        CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT="100",
+    )
+    policy = ReloadPolicy(30 * USD, 100 * USD, 100 * USD)
+    scenarios = scenarios_from_flags(
+        policy, thresholds=None, targets=None, limits=None, balances=None
+    )
+    with transaction(engine) as session:
+        whole = replay(session, settings, scenarios, since=T0, until=T0 + 8 * H)[0]
+        # Up to 03:00 the same policy has reloaded 80 (of a 100 limit) and left 60.
+        later = replay(session, settings, scenarios, since=T0 + 3 * H, until=T0 + 8 * H)[0]
+    assert later["starting_balance_usd"] == "60.00"
+    assert later["reloaded_usd"] == "20.00", "only 20 of the month's allowance is left"
+    assert later["final_balance_usd"] == whole["final_balance_usd"]
 
 
 def test_simulate_command_prints_scenarios_side_by_side(

@@ -8,6 +8,7 @@ Create Date: 2026-11-25 21:32:11.360009
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import sqlmodel.sql.sqltypes
 
 import service.models
 from alembic import op
@@ -32,6 +33,13 @@ def upgrade() -> None:
     with op.batch_alter_table("reload_block", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_reload_block_at"), ["at"], unique=False)
 
+    op.create_table(
+        "stored_setting",
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("updated_at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
     with op.batch_alter_table("ledger_entry", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("expires_at", service.models.UTCDateTime(timezone=True), nullable=True)
@@ -62,4 +70,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_reload_block_at"))
 
     op.drop_table("reload_block")
+    op.drop_table("stored_setting")
     # ### end Alembic commands ###

@@ -54,7 +54,11 @@ def spend_profile(
     state = session.get(CollectionState, settings.bucket_width)
     first = state.collected_from if state is not None else None
     hourly = hourly_spend(session, settings.bucket_width, now - timedelta(days=15))
-    return build_profile(hourly, now, history_start=first)
+    cut = now
+    if settings.bucket_width == "1d":
+        # Today's daily bucket is still filling: spread over 24 hours it would read as a lull.
+        cut = now.replace(hour=0, minute=0, second=0, microsecond=0) + HOUR
+    return build_profile(hourly, cut, history_start=first)
 
 
 def credit_outlook(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:

@@ -144,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"creditwatch: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return EX_CONFIG
+    except PriceBookError as exc:
+        # The built-in book is tested; a broken book is the operator's CREDITWATCH_PRICES_FILE.
+        message = f"configuration error: CREDITWATCH_PRICES_FILE: {exc}"
+        return _fail(message, EX_CONFIG)
     except KeyboardInterrupt:
         return 130
     except DBAPIError as exc:
@@ -175,12 +179,7 @@ def _fail(text: str, code: int = 1) -> int:
 def cmd_check_config(settings: Settings, _args: argparse.Namespace) -> int:
     from service.pricing import PriceBook
 
-    try:
-        PriceBook.load(settings.prices_file)
-    except PriceBookError as exc:
-        raise ConfigError(
-            "CREDITWATCH_PRICES_FILE", str(exc), "/etc/creditwatch/prices.toml"
-        ) from exc
+    PriceBook.load(settings.prices_file)
     effective = describe(settings)
     width = max(len(name) for name in effective)
     _say("creditwatch configuration is valid. Effective settings:")
@@ -208,10 +207,6 @@ def cmd_once(settings: Settings, _args: argparse.Namespace) -> int:
         return _fail(f"collection failed: {exc}")
     except AdminAPIError as exc:
         return _fail(f"collection failed, the next cycle resumes from the watermark: {exc}")
-    except PriceBookError as exc:
-        raise ConfigError(
-            "CREDITWATCH_PRICES_FILE", str(exc), "/etc/creditwatch/prices.toml"
-        ) from exc
     _say(result.summary())
     return 0
 

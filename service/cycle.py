@@ -1,6 +1,7 @@
 """The runtime a cycle needs (engine, price book, API client) and one cycle on it.
 
-A cycle is collect → book today; later steps (auto-reload, rules, outbox delivery) join it here.
+A cycle is collect → book, with the simulated auto-reloads and expiries derived in the same
+transactions; the later steps of DESIGN §2 (rules, outbox delivery) join it here.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.exc import DBAPIError
 
 from service.config import Settings, format_duration
 from service.cycle import Runtime
@@ -59,6 +60,9 @@ class Daemon:
                 log.error("cycle failed, next cycle resumes from the watermark: %s", exc)
             except CreditwatchError as exc:
                 log.error("cycle failed: %s", exc)
+            except DBAPIError as exc:
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+                log.error("cycle failed, database error: %s", reason)
 
     def schedule(self) -> None:
         self.scheduler.add_job(

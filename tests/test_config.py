@@ -321,3 +321,18 @@ def test_missing_explicit_env_file_exits_78(
     """--env-file naming a file that does not exist is a configuration error."""
     assert main(["--env-file", str(tmp_path / "nope.env"), "check-config"]) == 78
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_broken_price_file_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A price override that does not parse stops check-config with exit 78 naming the variable."""
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[[model]]\nid = "claude-x"\ninput = 3.0\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", KEY)
+    monkeypatch.setenv("CREDITWATCH_PRICES_FILE", str(prices))
+    assert main(["check-config"]) == 78
+    err = capsys.readouterr().err
+    assert err.startswith("creditwatch: configuration error: CREDITWATCH_PRICES_FILE:")
+    assert "Traceback" not in err

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
+from alembic import context
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 import service.models  # noqa: F401  # registers the tables on SQLModel.metadata
-from alembic import context
 from service.db import make_engine
 
 target_metadata = SQLModel.metadata

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -232,11 +233,28 @@ def _engine_ready(settings: Settings) -> Iterator[Engine]:
         engine.dispose()
 
 
+def _as_stored(engine: Engine, settings: Settings) -> Settings:
+    """``settings`` with the bucket width the database holds: reading it at another width
+    would find no usage (`once` and the daemon refuse the mismatch; reads adapt)."""
+    with transaction(engine) as session:
+        widths = ledger.usage_widths(session)
+    if len(widths) == 1 and widths[0] != settings.bucket_width:
+        log.warning(
+            "the database holds %s buckets; reading it as such, not as CREDITWATCH_BUCKET_WIDTH=%s",
+            widths[0],
+            settings.bucket_width,
+        )
+        return dataclasses.replace(settings, bucket_width=widths[0])  # type: ignore[arg-type]
+    return settings
+
+
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from service.reports import build_status
 
-    with _engine_ready(settings) as engine, transaction(engine) as session:
-        status = build_status(session, settings, utc_now())
+    with _engine_ready(settings) as engine:
+        settings = _as_stored(engine, settings)
+        with transaction(engine) as session:
+            status = build_status(session, settings, utc_now())
     if args.json:
         _say(json.dumps(status, indent=2))
         return 0
@@ -254,8 +272,10 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     until = args.until or now
     if since >= until:
         return _fail(f"--since {since.isoformat()} is not before --until {until.isoformat()}", 2)
-    with _engine_ready(settings) as engine, transaction(engine) as session:
-        rows = usage_breakdown(session, settings, args.by, since, until)
+    with _engine_ready(settings) as engine:
+        settings = _as_stored(engine, settings)
+        with transaction(engine) as session:
+            rows = usage_breakdown(session, settings, args.by, since, until)
     total = totals(rows)
     if args.json:
         payload = {
@@ -289,7 +309,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_credits(settings: Settings, args: argparse.Namespace) -> int:
     with _engine_ready(settings) as engine:
-        return _credits(engine, settings, args)
+        return _credits(engine, _as_stored(engine, settings), args)
 
 
 def _credits(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
@@ -304,7 +324,9 @@ def _credits(engine: Engine, settings: Settings, args: argparse.Namespace) -> in
             return _fail(f"--at {at.isoformat()} is in the future; record purchases when made", 2)
         try:
             with transaction(engine) as session:
-                if settings.starting_balance is not None and settings.starting_balance_at:
+                # Only a first starting balance: changing one is for `once` and the daemon.
+                opening = ledger.opening_entry(session)
+                if opening is None and settings.starting_balance is not None:
                     ledger.ensure_opening(
                         session,
                         usd_to_nanos(settings.starting_balance),
@@ -374,21 +396,23 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
     now = utc_now()
     try:
-        with _engine_ready(settings) as engine, transaction(engine) as session:
-            scenarios = scenarios_from_flags(
-                ledger_terms(session, settings).policy,
-                thresholds=args.reload_threshold,
-                targets=args.reload_to,
-                limits=args.monthly_limit,
-                balances=args.starting_balance,
-            )
-            since = args.since or default_since(session, settings)
-            if since is None:
-                return _fail("no usage stored yet: run `creditwatch once` first")
-            until = args.until or now
-            if since >= until:
-                return _fail(f"--since {_iso(since)} is not before --until {_iso(until)}", 2)
-            results = replay(session, settings, scenarios, since=since, until=until)
+        with _engine_ready(settings) as engine:
+            settings = _as_stored(engine, settings)
+            with transaction(engine) as session:
+                scenarios = scenarios_from_flags(
+                    ledger_terms(session, settings).policy,
+                    thresholds=args.reload_threshold,
+                    targets=args.reload_to,
+                    limits=args.monthly_limit,
+                    balances=args.starting_balance,
+                )
+                since = args.since or default_since(session, settings)
+                if since is None:
+                    return _fail("no usage stored yet: run `creditwatch once` first")
+                until = args.until or now
+                if since >= until:
+                    return _fail(f"--since {_iso(since)} is not before --until {_iso(until)}", 2)
+                results = replay(session, settings, scenarios, since=since, until=until)
     except ScenarioError as exc:
         return _fail(str(exc), 2)
     if args.json:

@@ -262,6 +262,10 @@ def walk(
     state.deficit = initial_deficit_nanos
     state.result.reloaded_by_month = dict(reloaded_before or {})
     state.schedule(lots, charges, start, until)
+    # Lots bought before the walk starts (a replay from a later moment) are simply there at start.
+    while state.events and state.events[0][0] < start:
+        at, priority, _, payload = heapq.heappop(state.events)
+        state.handle(at, priority, payload)
     if not state.events or state.events[0][0] > start:
         state.track(start, until)
     while state.events and state.events[0][0] < until:

@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel, col
@@ -210,10 +211,15 @@ def _insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
     values = [tuple(convert(i, row[name]) for i, name in enumerate(columns)) for row in rows]
     if dialect.name == "postgresql":
         # COPY is PostgreSQL's bulk path; psycopg adapts the converted values the same way.
-        cursor = connection.connection.cursor()
-        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-            for value in values:
-                copy.write_row(value)
+        copy_sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        try:
+            driver: Any = connection.connection.driver_connection  # psycopg's own connection
+            with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+                for value in values:
+                    copy.write_row(value)
+        except dialect.loaded_dbapi.Error as exc:
+            # Raised as SQLAlchemy's DBAPIError, like every other statement, for one handler.
+            raise DBAPIError(copy_sql, None, exc) from exc
         return
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     statement = (

@@ -292,3 +292,16 @@ def test_demo_runs_end_to_end(
 def test_now_is_aware_utc() -> None:
     """The CLI's clock is aware UTC."""
     assert cli.utc_now().utcoffset() == timedelta(0)
+
+
+def test_reading_with_another_bucket_width_reads_the_stored_one(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shell with CREDITWATCH_BUCKET_WIDTH=1d still reads the 1h ledger it finds."""
+    assert run(capsys, "once")[0] == 0
+    hourly = json.loads(run(capsys, "status", "--json")[1])
+    monkeypatch.setenv("CREDITWATCH_BUCKET_WIDTH", "1d")
+    daily = json.loads(run(capsys, "status", "--json")[1])
+    assert daily["balance_usd"] == hourly["balance_usd"]
+    assert daily["spend"] == hourly["spend"]
+    assert daily["credits"]["lots"] == hourly["credits"]["lots"]

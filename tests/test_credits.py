@@ -162,3 +162,22 @@ def test_two_reloads_at_one_instant_keep_both_lots() -> None:
     assert result.balance_nanos == 80 * USD
     assert sum(result.remaining.values()) == 80 * USD
     assert len(set(result.remaining)) == len(result.lots)
+
+
+def test_an_expiry_due_with_a_reload_is_applied_before_it() -> None:
+    """Expiry first, then the reload: one reload tops up to the target after the expiry."""
+    lots = [lot(100, key="a", expires=T0 + 2 * H), lot(50, at=T0 + timedelta(minutes=1), key="b")]
+    policy = ReloadPolicy(threshold_nanos=100 * USD, target_nanos=200 * USD)
+    result = walk(
+        lots, [Charge(T0 + H, T0 + 2 * H, 60 * USD)], start=T0, until=T0 + 3 * H, policy=policy
+    )
+    # 150 - 60 = 90 (a: 40 left); at 02:00 a expires (-40) → 50, then one reload of 150.
+    assert result.reloads == [Reload(T0 + 2 * H, 150 * USD, 150 * USD)]
+    assert result.balance_nanos == 200 * USD
+
+
+def test_lots_bought_before_a_later_start_do_not_count_as_lows() -> None:
+    """Replaying from a later moment: the lowest balance is inside the window, not before it."""
+    lots = [lot(100), lot(50, at=T0 + H, key="p")]
+    result = walk(lots, charges(0, 0, 0, 10, 10), start=T0 + 3 * H, until=T0 + 5 * H)
+    assert (result.lowest_at, result.lowest_nanos) == (T0 + 4 * H, 130 * USD)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -345,3 +346,12 @@ def _fields(c: TokenCounts) -> tuple[int, ...]:
         c.output_tokens,
         c.web_search_requests,
     )
+
+
+def test_bulk_insert_errors_surface_as_sqlalchemy_errors(engine: Engine, db_url: str) -> None:
+    """A row PostgreSQL's COPY refuses raises DBAPIError, which the CLI turns into one line."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite does not enforce column lengths; the COPY path is PostgreSQL's")
+    open_balance(engine)
+    with pytest.raises(DBAPIError):
+        book(engine, [row(0, 1, model="m" * 201)])

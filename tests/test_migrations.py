@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
-from service.db import alembic_config, upgrade
+from service.db import alembic_config, make_engine, upgrade
 
 
 def test_upgrade_reaches_head_and_autogenerate_finds_nothing(engine: Engine) -> None:
@@ -25,3 +26,30 @@ def test_upgrade_is_idempotent(engine: Engine) -> None:
     upgrade(engine)
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+
+
+def test_upgrade_from_0002_backfills_where_collection_started(db_url: str) -> None:
+    """A database collected before 0003 learns its collection start from its oldest bucket."""
+    engine = make_engine(db_url)
+    config = alembic_config(engine)
+    command.upgrade(config, "0002")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO usage (bucket_start, bucket_width, model, api_key_id, workspace_id, "
+                "service_tier, context_window, inference_geo, uncached_input_tokens, "
+                "cache_creation_5m_tokens, cache_creation_1h_tokens, cache_read_tokens, "
+                "output_tokens, web_search_requests, cost_nanos, charged_nanos, estimated, "
+                "first_seen_at, updated_at) VALUES (:start, '1h', 'm', '', '', '', '', '', "
+                "1, 0, 0, 0, 0, 0, 1000, 0, false, :start, :start)"
+            ),
+            {"start": "2026-10-05 03:00:00.000000"},
+        )
+        connection.execute(text("INSERT INTO collection_state (bucket_width) VALUES ('1h')"))
+    upgrade(engine)
+    with engine.connect() as connection:
+        started = connection.execute(
+            text("SELECT collected_from FROM collection_state")
+        ).scalar_one()
+    engine.dispose()
+    assert str(started).startswith("2026-10-05 03:00:00")

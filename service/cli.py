@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from service import __version__, ledger
 from service.config import Settings, describe, load_settings, parse_money, parse_timestamp
-from service.db import make_engine, transaction, upgrade
+from service.db import make_engine, sqlite_path, transaction, upgrade
 from service.errors import (
     AdminAPIAuthError,
     AdminAPIError,
@@ -32,6 +32,8 @@ from service.money import format_usd, usd_text, usd_to_nanos
 from service.text import status_lines, table_lines
 
 EX_CONFIG = 78
+
+
 log = logging.getLogger("creditwatch")
 
 
@@ -142,15 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for warning in settings.warnings:
             log.warning("%s", warning)
         return COMMANDS[args.command](settings, args)
-    except ConfigError as exc:
-        print(f"creditwatch: configuration error: {exc}", file=sys.stderr)  # noqa: T201
-        return EX_CONFIG
-    except PriceBookError as exc:
+    except (ConfigError, PriceBookError) as exc:
         # The built-in book is tested; a broken book is the operator's CREDITWATCH_PRICES_FILE.
-        message = f"configuration error: CREDITWATCH_PRICES_FILE: {exc}"
-        return _fail(message, EX_CONFIG)
+        where = "CREDITWATCH_PRICES_FILE: " if isinstance(exc, PriceBookError) else ""
+        return _fail(f"configuration error: {where}{exc}", EX_CONFIG)
     except KeyboardInterrupt:
         return 130
+    except LedgerError as exc:
+        return _fail(str(exc))
     except DBAPIError as exc:
         # One line, not a driver traceback; driver messages name host and user, never passwords.
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
@@ -193,7 +194,7 @@ def cmd_check_config(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
-    with _engine_ready(settings):
+    with _engine_ready(settings, create=True):
         pass
     _say("database is at the newest schema")
     return 0
@@ -219,12 +220,17 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _engine_ready(settings: Settings) -> Iterator[Engine]:
+def _engine_ready(settings: Settings, *, create: bool = False) -> Iterator[Engine]:
     """An engine on the migrated database, disposed afterwards.
 
     Reading commands never write the ledger: only `once`, `run` and `credits add` apply the
-    settings to it, so a shell with a different environment cannot rewrite the balance.
+    settings to it, so a shell with a different environment cannot rewrite the balance. Without
+    ``create``, a SQLite file that does not exist yet is an error (a typo in the path should
+    not answer with an empty ledger).
     """
+    path = sqlite_path(settings.database_url)
+    if not create and path is not None and not path.exists():
+        raise LedgerError(f"no ledger at {path} yet: run `creditwatch once` first")
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
@@ -308,7 +314,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_credits(settings: Settings, args: argparse.Namespace) -> int:
-    with _engine_ready(settings) as engine:
+    with _engine_ready(settings, create=args.credits_command == "add") as engine:
         return _credits(engine, _as_stored(engine, settings), args)
 
 

@@ -305,3 +305,17 @@ def test_reading_with_another_bucket_width_reads_the_stored_one(
     assert daily["balance_usd"] == hourly["balance_usd"]
     assert daily["spend"] == hourly["spend"]
     assert daily["credits"]["lots"] == hourly["credits"]["lots"]
+
+
+def test_reading_a_ledger_that_does_not_exist_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """status on a SQLite path with no file answers with a hint, not an empty ledger."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", KEY)
+    monkeypatch.setenv("CREDITWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'typo.db'}")
+    for args in (("status",), ("report",), ("credits", "list"), ("simulate",)):
+        code, _, err = run(capsys, *args)
+        assert code == 1
+        assert "run `creditwatch once` first" in err
+    assert not (tmp_path / "typo.db").exists()

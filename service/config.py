@@ -429,23 +429,39 @@ def _parse_database_url(url: str) -> str:
     return url
 
 
+def _require_together(
+    first: str,
+    first_raw: str | None,
+    second: str,
+    second_raw: str | None,
+    *,
+    examples: tuple[str, str],
+    meaning: tuple[str, str],
+) -> tuple[str, str] | None:
+    """Both raw values, or None when neither is set; ConfigError naming the missing one."""
+    if first_raw is None and second_raw is None:
+        return None
+    if first_raw is None:
+        raise ConfigError(first, f"is required with {second}{meaning[0]}", examples[0])
+    if second_raw is None:
+        raise ConfigError(second, f"is required with {first}{meaning[1]}", examples[1])
+    return first_raw, second_raw
+
+
 def _parse_starting_balance(
     balance_raw: str | None, at_raw: str | None
 ) -> tuple[Decimal | None, datetime | None]:
-    if balance_raw is None and at_raw is None:
+    pair = _require_together(
+        "CREDITWATCH_STARTING_BALANCE",
+        balance_raw,
+        "CREDITWATCH_STARTING_BALANCE_AT",
+        at_raw,
+        examples=("250.00", "2026-11-01T00:00:00Z"),
+        meaning=("", ": the moment that balance was read"),
+    )
+    if pair is None:
         return None, None
-    if balance_raw is None:
-        raise ConfigError(
-            "CREDITWATCH_STARTING_BALANCE",
-            "is required with CREDITWATCH_STARTING_BALANCE_AT",
-            "250.00",
-        )
-    if at_raw is None:
-        raise ConfigError(
-            "CREDITWATCH_STARTING_BALANCE_AT",
-            "is required with CREDITWATCH_STARTING_BALANCE: the moment that balance was read",
-            "2026-11-01T00:00:00Z",
-        )
+    balance_raw, at_raw = pair
     balance = parse_money("CREDITWATCH_STARTING_BALANCE", balance_raw, "250.00")
     at = parse_timestamp("CREDITWATCH_STARTING_BALANCE_AT", at_raw, "2026-11-01T00:00:00Z")
     return balance, at
@@ -463,18 +479,17 @@ def _parse_auto_reload(
                 "1000",
             )
         return None, None, None
-    if threshold_raw is None:
-        raise ConfigError(
-            "CREDITWATCH_AUTO_RELOAD_THRESHOLD",
-            "is required with CREDITWATCH_AUTO_RELOAD_TO (the Console's minimum balance)",
-            "50",
-        )
-    if to_raw is None:
-        raise ConfigError(
-            "CREDITWATCH_AUTO_RELOAD_TO",
-            "is required with CREDITWATCH_AUTO_RELOAD_THRESHOLD (the balance to reload to)",
-            "200",
-        )
+    pair = _require_together(
+        "CREDITWATCH_AUTO_RELOAD_THRESHOLD",
+        threshold_raw,
+        "CREDITWATCH_AUTO_RELOAD_TO",
+        to_raw,
+        examples=("50", "200"),
+        meaning=(" (the Console's minimum balance)", " (the balance to reload to)"),
+    )
+    if pair is None:
+        return None, None, None
+    threshold_raw, to_raw = pair
     threshold = parse_money("CREDITWATCH_AUTO_RELOAD_THRESHOLD", threshold_raw, "50")
     target = parse_money("CREDITWATCH_AUTO_RELOAD_TO", to_raw, "200")
     if threshold <= 0:

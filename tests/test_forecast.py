@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from service.credits import Expiry, Lot, Reload, ReloadPolicy
 from service.forecast import (
     NotEnoughHistory,
+    Runway,
     SpendProfile,
     build_profile,
     projected_period_spend,
@@ -65,6 +66,20 @@ def runway_from(
     reloaded_by_month: dict[tuple[int, int], int] | None = None,
 ) -> datetime | None:
     """The runway's zero time from ``now`` with every lot still whole."""
+    return whole_lots_runway(
+        profile, lots, now=now, policy=policy, reloaded_by_month=reloaded_by_month
+    ).zero_at
+
+
+def whole_lots_runway(
+    profile: SpendProfile,
+    lots: list[Lot],
+    *,
+    now: datetime = T,
+    policy: ReloadPolicy | None = None,
+    reloaded_by_month: dict[tuple[int, int], int] | None = None,
+) -> Runway:
+    """The runway from ``now`` with every lot still whole."""
     return runway(
         profile,
         now=now,
@@ -74,7 +89,7 @@ def runway_from(
         policy=policy,
         reloaded_by_month=reloaded_by_month or {},
         lot_lifetime=YEAR,
-    ).zero_at
+    )
 
 
 @pytest.mark.parametrize(
@@ -200,16 +215,7 @@ def test_runway_loses_what_an_expiring_lot_still_holds() -> None:
         opening(50, expires=T + 2 * H),
         Lot("purchase:1", "purchase", T - DAY, 100 * USD, T + YEAR),
     ]
-    result = runway(
-        flat(10),
-        now=T,
-        lots=lots,
-        remaining={"opening": 50 * USD, "purchase:1": 100 * USD},
-        balance_nanos=150 * USD,
-        policy=None,
-        reloaded_by_month={},
-        lot_lifetime=YEAR,
-    )
+    result = whole_lots_runway(flat(10), lots)
     assert result.zero_at == T + 11 * H
     assert result.projection.expiries == [Expiry(T + 2 * H, "opening", 30 * USD)]
 
@@ -217,16 +223,7 @@ def test_runway_loses_what_an_expiring_lot_still_holds() -> None:
 def test_runway_with_auto_reload_and_no_monthly_limit_never_reaches_zero() -> None:
     """Reloads to $200 whenever the balance drops below $50: no zero within the 90-day horizon."""
     policy = ReloadPolicy(threshold_nanos=50 * USD, target_nanos=200 * USD)
-    result = runway(
-        flat(10),
-        now=T,
-        lots=[opening(100)],
-        remaining={"opening": 100 * USD},
-        balance_nanos=100 * USD,
-        policy=policy,
-        reloaded_by_month={},
-        lot_lifetime=YEAR,
-    )
+    result = whole_lots_runway(flat(10), [opening(100)], policy=policy)
     assert result.zero_at is None
     assert result.remaining(T) is None
     assert result.horizon == timedelta(days=90)
@@ -236,16 +233,7 @@ def test_runway_with_auto_reload_and_no_monthly_limit_never_reaches_zero() -> No
 def test_runway_reaches_zero_once_the_monthly_reload_allowance_is_spent() -> None:
     """Limit $300: $160 at 06:00, $140 of $160 at 22:00, then $180 runs out at the 15:00 charge."""
     policy = ReloadPolicy(50 * USD, 200 * USD, monthly_limit_nanos=300 * USD)
-    result = runway(
-        flat(10),
-        now=T,
-        lots=[opening(100)],
-        remaining={"opening": 100 * USD},
-        balance_nanos=100 * USD,
-        policy=policy,
-        reloaded_by_month={},
-        lot_lifetime=YEAR,
-    )
+    result = whole_lots_runway(flat(10), [opening(100)], policy=policy)
     assert result.projection.reloads[:2] == [
         Reload(T + 6 * H, 160 * USD, 160 * USD),
         Reload(T + 22 * H, 160 * USD, 140 * USD),

@@ -1,15 +1,21 @@
-"""Alembic environment: migrates the engine creditwatch passes in, or CREDITWATCH_DATABASE_URL."""
+"""Alembic environment: migrates the engine creditwatch passes in, or CREDITWATCH_DATABASE_URL.
+
+Every upgrade holds a lock of its own first (PostgreSQL: a transaction-scoped advisory lock;
+SQLite: the write lock of BEGIN IMMEDIATE), so two instances starting together migrate once: the
+second waits, then finds the schema at head.
+"""
 
 from __future__ import annotations
 
 import os
 
 from alembic import context
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
-import service.models  # noqa: F401  # registers the tables on SQLModel.metadata
-from service.db import make_engine
+import service.store.tables  # noqa: F401  # registers the tables on SQLModel.metadata
+from service.store.engine import make_engine
+from service.store.migrations import MIGRATION_LOCK_KEY
 
 target_metadata = SQLModel.metadata
 
@@ -26,6 +32,10 @@ def run_migrations() -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
             context.run_migrations()
         connection.commit()
 

@@ -38,11 +38,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from service.config import load_settings
-from service.credits import DEFAULT_LOT_LIFETIME, Charge, Lot, walk
-from service.cycle import Runtime
-from service.db import transaction
-from service.forecast import (
+from service.domain.credit_walk import DEFAULT_LOT_LIFETIME, Charge, Lot, walk
+from service.domain.forecast import (
     NotEnoughHistory,
     SpendProfile,
     build_profile,
@@ -50,9 +47,12 @@ from service.forecast import (
     projected_period_spend,
     runway,
 )
-from service.money import format_usd
-from service.outlook import hourly_spend
+from service.domain.money import format_usd
+from service.runtime.cycle import Runtime
+from service.settings import load_settings
 from service.simulator import ManualClock, SimulatorServer, Spike, Workload, WorkloadSpec
+from service.store.engine import transaction
+from service.store.usage_queries import hourly_spend
 
 KEY = "sk-ant-admin01-bench-forecast-000"
 HOUR = timedelta(hours=1)
@@ -116,7 +116,7 @@ def ingest(spec: WorkloadSpec) -> dict[datetime, int]:
         with Runtime(settings) as runtime:
             runtime.cycle(clock)
             with transaction(runtime.engine) as session:
-                return hourly_spend(session, settings.bucket_width, DATA_START)
+                return hourly_spend(session, settings.collection.bucket_width, DATA_START)
 
 
 def hours_between(start: datetime, end: datetime) -> Iterable[datetime]:

@@ -26,16 +26,17 @@ from typing import Any
 import psycopg
 from sqlalchemy import text
 
-from service import ledger
-from service.anthropic import AdminClient
-from service.collector import make_pricer
-from service.config import load_settings
-from service.cycle import Runtime
-from service.db import make_engine, transaction, upgrade
+from service.admin_api.client import AdminClient
+from service.domain.usage import UsageRow
 from service.http import build_http_client
 from service.pricing import PriceBook
+from service.runtime.collector import make_pricer
+from service.runtime.cycle import Runtime
+from service.settings import load_settings
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
-from service.usage import UsageRow
+from service.store import usage_booking
+from service.store.engine import make_engine, transaction
+from service.store.migrations import upgrade
 
 KEY = "sk-ant-admin01-bench-0000000000"
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -46,7 +47,13 @@ POSTGRES_URL = os.environ.get(
     "CW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
-COLUMNS = ("bucket_start", "bucket_width", *ledger.KEY_FIELDS, *ledger.COUNT_FIELDS, "cost_nanos")
+COLUMNS = (
+    "bucket_start",
+    "bucket_width",
+    *usage_booking.KEY_FIELDS,
+    *usage_booking.COUNT_FIELDS,
+    "cost_nanos",
+)
 
 
 def _serve(port_queue: Any, stop: Any) -> None:
@@ -194,7 +201,7 @@ def bench_backend(
                 price = make_pricer(PriceBook.load())
                 began = time.perf_counter()
                 with transaction(engine) as session:
-                    ledger.book_usage(session, rows, price, opening_at=START, now=NOW)
+                    usage_booking.book_usage(session, rows, price, now=NOW)
                 booking = time.perf_counter() - began
                 engine.dispose()
         floor_seconds = (

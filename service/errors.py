@@ -7,6 +7,9 @@
     │   ├── AdminAPIAuthError  401/403: the admin key is wrong or lacks permission (permanent)
     │   └── MalformedResponse  a page that does not match the documented shape (permanent)
     ├── LedgerError            a booking the ledger refuses (it would double-count money)
+    ├── MigrationError         the migrations are missing, or cannot bring the schema to head
+    │   └── SchemaNotCurrent   a reading command found the schema behind (or ahead of) head
+    ├── ScenarioError          `simulate` flags that describe no replay (a usage error)
     └── DeliveryError          a channel could not deliver an alert (transient or permanent)
 
 ``transient``/``permanent`` say whether trying again later can help; the retry policy that acts
@@ -75,3 +78,15 @@ class DeliveryError(CreditwatchError):
 
 class LedgerError(CreditwatchError):
     """A booking the ledger refuses, e.g. a purchase dated before the starting balance."""
+
+
+class MigrationError(CreditwatchError):
+    """The migrations are not installed, or the schema cannot be brought to their head."""
+
+
+class SchemaNotCurrent(MigrationError):
+    """The database is not at the newest migration; reading commands do not migrate it."""
+
+
+class ScenarioError(CreditwatchError):
+    """The `simulate` flags do not describe a replay; the command prints it as a usage error."""

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from service.db import make_engine, upgrade
+from service.store.engine import make_engine
+from service.store.migrations import upgrade
 
 POSTGRES_URL = os.environ.get("CW_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("CW_REQUIRE_POSTGRES") == "1"

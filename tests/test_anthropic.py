@@ -15,14 +15,11 @@ import httpx
 import pytest
 
 from service import __version__
-from service.anthropic import (
-    ALL_GROUP_BY,
-    AdminClient,
-    RetryPolicy,
-)
+from service.admin_api.client import ALL_GROUP_BY, AdminClient
+from service.admin_api.retry import RetryPolicy
+from service.domain.usage import TokenCounts, UsagePage, UsageRow
 from service.errors import AdminAPIAuthError, AdminAPIError, MalformedResponse
 from service.http import build_http_client, quiet_http_loggers
-from service.usage import TokenCounts, UsagePage, UsageRow
 
 ADMIN_KEY = "sk-ant-admin01-SECRETtestkey-0123456789abcdef"
 BASE_URL = "https://api.anthropic.test"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from service import cli
+from service.admin_api.retry import RetryPolicy
+from service.commands.main import main
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
 
 KEY = "sk-ant-admin01-cli-test-key-abcdefghijklmnop"
@@ -30,7 +31,6 @@ def env(
 ) -> Path:
     """A working directory with a .env pointing at the simulator and a fresh database."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "utc_now", lambda: NOW)
     for name in ("ANTHROPIC_ADMIN_KEY", "CREDITWATCH_DATABASE_URL", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     (tmp_path / ".env").write_text(
@@ -44,9 +44,15 @@ def env(
     return tmp_path
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+FAST_RETRY = RetryPolicy(max_retries=1, base_delay=0.001, max_delay=0.001)
+
+
+def run(
+    capsys: pytest.CaptureFixture[str], *args: str, retry: RetryPolicy = FAST_RETRY
+) -> tuple[int, str, str]:
+    """`creditwatch ARGS` in this process at NOW; returns (exit status, stdout, stderr)."""
     try:
-        code = cli.main(list(args))
+        code = main(list(args), clock=lambda: NOW, retry=retry)
     except SystemExit as exit_:  # argparse rejects bad arguments this way
         code = int(exit_.code or 0)
     out = capsys.readouterr()
@@ -249,17 +255,10 @@ def test_once_when_the_api_is_unreachable_fails_cleanly(
 ) -> None:
     """A connection refused after retries exits 1 with a one-line reason, no traceback."""
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
-    monkeypatch.setattr("service.anthropic.DEFAULT_RETRY", cli_retry())
     code, _, err = run(capsys, "once")
     assert code == 1
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("creditwatch: collection failed")
-
-
-def cli_retry() -> object:
-    from service.anthropic import RetryPolicy
-
-    return RetryPolicy(max_retries=1, base_delay=0.001, max_delay=0.001)
 
 
 def test_debug_logs_never_contain_the_key(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -287,11 +286,6 @@ def test_demo_runs_end_to_end(
     assert "[cycle 2] collected" in out
     assert "This month by model:" in out
     assert "balance $" in out
-
-
-def test_now_is_aware_utc() -> None:
-    """The CLI's clock is aware UTC."""
-    assert cli.utc_now().utcoffset() == timedelta(0)
 
 
 def test_reading_with_another_bucket_width_reads_the_stored_one(

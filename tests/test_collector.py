@@ -12,16 +12,16 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from service import ledger
-from service.anthropic import RetryPolicy
-from service.collector import floor_to_bucket
-from service.config import Settings, load_settings
-from service.cycle import Runtime
-from service.db import make_engine, transaction
+from service.admin_api.retry import RetryPolicy
+from service.domain.money import usd_to_nanos
+from service.domain.periods import floor_to_bucket
 from service.errors import AdminAPIAuthError, AdminAPIError
-from service.models import CollectionState, UsageRecord
-from service.money import usd_to_nanos
+from service.runtime.cycle import Runtime
+from service.settings import Settings, load_settings
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
+from service.store import balance, tables, usage_queries
+from service.store.engine import make_engine, transaction
+from service.store.tables import CollectionState, UsageRecord
 
 KEY = "sk-ant-admin01-collector-test-key-0123456789"
 MONTH = datetime(2026, 11, 1, tzinfo=UTC)
@@ -61,10 +61,10 @@ def snapshot(engine: Engine) -> dict[str, Any]:
     with transaction(engine) as session:
         state = session.get(CollectionState, "1h")
         return {
-            "rows": _count(session, ledger.USAGE),
-            "entries": _count(session, ledger.LEDGER),
-            "balance": ledger.balance_nanos(session),
-            "charged": ledger.charged_total_nanos(session),
+            "rows": _count(session, tables.USAGE),
+            "entries": _count(session, tables.LEDGER),
+            "balance": balance.balance_nanos(session),
+            "charged": usage_queries.charged_total_nanos(session),
             "watermark": state.watermark if state else None,
         }
 
@@ -84,13 +84,15 @@ def test_first_cycle_backfills_the_month_and_charges_from_the_starting_balance(
         assert result.collection.rows_fetched > 0
         with transaction(runtime.engine) as session:
             first_bucket = session.execute(
-                select(func.min(ledger.USAGE.c.bucket_start))
+                select(func.min(tables.USAGE.c.bucket_start))
             ).scalar_one()
-            spend = ledger.period_spend_nanos(session, MONTH, NOW, "1h")
-            before = ledger.period_spend_nanos(session, MONTH, MONTH + timedelta(days=1), "1h")
+            spend = usage_queries.period_spend_nanos(session, MONTH, NOW, "1h")
+            before = usage_queries.period_spend_nanos(
+                session, MONTH, MONTH + timedelta(days=1), "1h"
+            )
             assert first_bucket == MONTH
-            assert ledger.charged_total_nanos(session) == spend - before
-            assert ledger.balance_nanos(session) == usd_to_nanos(Decimal(1000)) - (spend - before)
+            assert usage_queries.charged_total_nanos(session) == spend - before
+            assert balance.balance_nanos(session) == usd_to_nanos(Decimal(1000)) - (spend - before)
             assert before > 0
     requests = [r for r in simulator.requests if r.path.endswith("/messages")]
     assert requests
@@ -112,14 +114,14 @@ def test_growing_buckets_book_the_same_ledger_as_one_read_of_the_final_data(
         runtime.cycle(clock)
         incremental = snapshot(runtime.engine)
         with transaction(runtime.engine) as session:
-            spend = ledger.period_spend_nanos(session, MONTH, clock(), "1h")
+            spend = usage_queries.period_spend_nanos(session, MONTH, clock(), "1h")
     assert grew > 0, "the simulator's current buckets should have grown between cycles"
     fresh = make_settings(simulator, f"sqlite:///{tmp_path / 'fresh.db'}")
     with Runtime(fresh, retry=FAST_RETRY) as runtime:
         runtime.cycle(clock)
         once = snapshot(runtime.engine)
         with transaction(runtime.engine) as session:
-            assert ledger.period_spend_nanos(session, MONTH, clock(), "1h") == spend
+            assert usage_queries.period_spend_nanos(session, MONTH, clock(), "1h") == spend
     assert (incremental["rows"], incremental["balance"], incremental["charged"]) == (
         once["rows"],
         once["balance"],
@@ -234,14 +236,14 @@ def test_names_and_nulls_reach_the_report(
     simulator: SimulatorServer, db_url: str, clock: ManualClock
 ) -> None:
     """Default-workspace and Console usage are kept as such; key and workspace names are stored."""
-    from service.reports import usage_breakdown
+    from service.store.usage_queries import usage_breakdown
 
     settings = make_settings(simulator, db_url)
     with Runtime(settings, retry=FAST_RETRY) as runtime:
         runtime.cycle(clock)
         with transaction(runtime.engine) as session:
-            by_key = usage_breakdown(session, settings, "api_key", MONTH, clock())
-            by_ws = usage_breakdown(session, settings, "workspace", MONTH, clock())
+            by_key = usage_breakdown(session, "1h", "api_key", MONTH, clock())
+            by_ws = usage_breakdown(session, "1h", "workspace", MONTH, clock())
             stored_keys = {r.api_key_id for r in session.scalars(select(UsageRecord))}
     assert "" in stored_keys
     assert any(r.key == "" and r.name == "Console (no API key)" for r in by_key)
@@ -281,7 +283,7 @@ def test_estimate_agrees_with_the_simulated_bill(
 
 
 def _unestimated_spend(session: Session, start: datetime, end: datetime) -> int:
-    u = ledger.USAGE
+    u = tables.USAGE
     statement = select(func.coalesce(func.sum(u.c.cost_nanos), 0)).where(
         u.c.bucket_start >= start, u.c.bucket_start < end, u.c.service_tier != "priority"
     )
@@ -361,8 +363,8 @@ def test_moving_the_starting_balance_earlier_collects_what_was_never_fetched(
         result = runtime.cycle(clock)
         assert result.collection.window_start == MONTH
         with transaction(runtime.engine) as session:
-            first = session.execute(select(func.min(ledger.USAGE.c.bucket_start))).scalar_one()
+            first = session.execute(select(func.min(tables.USAGE.c.bucket_start))).scalar_one()
             assert first == MONTH
-            assert ledger.charged_total_nanos(session) == ledger.period_spend_nanos(
+            assert usage_queries.charged_total_nanos(session) == usage_queries.period_spend_nanos(
                 session, MONTH, clock(), "1h"
             )

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import main
-from service.config import KNOWN_VARIABLES, RESERVED_VARIABLES, describe, load_settings
+from service.commands.main import main
 from service.errors import ConfigError
+from service.settings import describe, load_settings
+from service.settings.environment import KNOWN_VARIABLES, RESERVED_VARIABLES
 
 KEY = "sk-ant-admin01-abcdefghijklmnopqrstuvwxyz"
 BASE = {"ANTHROPIC_ADMIN_KEY": KEY}
@@ -21,18 +22,18 @@ BASE = {"ANTHROPIC_ADMIN_KEY": KEY}
 def test_defaults() -> None:
     """With only the admin key, every other setting takes its documented default."""
     settings = load_settings(BASE, None)
-    assert settings.base_url == "https://api.anthropic.com"
-    assert settings.poll_interval == timedelta(minutes=5)
-    assert settings.lookback == timedelta(hours=3)
-    assert settings.bucket_width == "1h"
-    assert settings.database_url.endswith("/creditwatch.db")
-    assert settings.starting_balance is None
+    assert settings.api.base_url == "https://api.anthropic.com"
+    assert settings.collection.poll_interval == timedelta(minutes=5)
+    assert settings.collection.lookback == timedelta(hours=3)
+    assert settings.collection.bucket_width == "1h"
+    assert settings.ledger.database_url.endswith("/creditwatch.db")
+    assert settings.ledger.starting_balance is None
 
 
 def test_state_directory_holds_the_default_database() -> None:
     """Under systemd, the default SQLite file lives in $STATE_DIRECTORY."""
     settings = load_settings({**BASE, "STATE_DIRECTORY": "/var/lib/creditwatch"}, None)
-    assert settings.database_url == "sqlite:////var/lib/creditwatch/creditwatch.db"
+    assert settings.ledger.database_url == "sqlite:////var/lib/creditwatch/creditwatch.db"
 
 
 def test_environment_wins_over_env_file(tmp_path: Path) -> None:
@@ -42,8 +43,8 @@ def test_environment_wins_over_env_file(tmp_path: Path) -> None:
         f"ANTHROPIC_ADMIN_KEY={KEY}\nCREDITWATCH_POLL_INTERVAL=10m\nCREDITWATCH_LOOKBACK=1h\n"
     )
     settings = load_settings({"CREDITWATCH_POLL_INTERVAL": "30s"}, env_file)
-    assert settings.poll_interval == timedelta(seconds=30)
-    assert settings.lookback == timedelta(hours=1)
+    assert settings.collection.poll_interval == timedelta(seconds=30)
+    assert settings.collection.lookback == timedelta(hours=1)
     assert settings.sources["CREDITWATCH_POLL_INTERVAL"] == "environment"
     assert settings.sources["CREDITWATCH_LOOKBACK"] == "env file"
 
@@ -66,8 +67,8 @@ def test_starting_balance_parses_exactly() -> None:
         },
         None,
     )
-    assert settings.starting_balance == Decimal("250.10")
-    assert settings.starting_balance_at == datetime(2026, 11, 1, tzinfo=UTC)
+    assert settings.ledger.starting_balance == Decimal("250.10")
+    assert settings.ledger.starting_balance_at == datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

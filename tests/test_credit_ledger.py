@@ -8,14 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, func, select
 
-from service import ledger
-from service.config import Settings, load_settings
-from service.credit_ledger import current_walk, sync_credits
-from service.credits import walk
-from service.db import transaction
-from service.models import LedgerEntry, ReloadBlock, UnknownModel, UsageRecord
-from service.usage import TokenCounts, UsageKey, UsageRow
-from tests.test_ledger import flat_price
+from service.domain.credit_walk import walk
+from service.domain.usage import TokenCounts, UsageKey, UsageRow
+from service.settings import Settings, load_settings
+from service.store import balance, usage_booking
+from service.store.credit_sync import current_walk, ledger_terms, sync_credits
+from service.store.engine import transaction
+from service.store.tables import LedgerEntry, ReloadBlock, UnknownModel, UsageRecord
+from tests.helpers import flat_price
 
 T0 = datetime(2026, 11, 28, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -48,14 +48,14 @@ def usage(hour: int, usd_micro: int) -> UsageRow:
 def cycle(engine: Engine, cfg: Settings, rows: list[UsageRow], now: datetime) -> None:
     """What a collection chunk does: book usage, then the derived credit events, together."""
     with transaction(engine) as session:
-        ledger.ensure_opening(session, 100 * USD, T0, now)
-        ledger.book_usage(session, rows, flat_price, opening_at=T0, now=now)
-        sync_credits(session, cfg, now)
+        balance.ensure_opening(session, 100 * USD, T0, now)
+        usage_booking.book_usage(session, rows, flat_price, now=now)
+        sync_credits(session, "1h", cfg.ledger.credit_terms(), now)
 
 
 def ledger_state(engine: Engine) -> tuple[int, list[tuple[str, datetime, int]], int]:
     with transaction(engine) as session:
-        total = ledger.balance_nanos(session) or 0
+        total = balance.balance_nanos(session) or 0
         entries = sorted(
             (e.kind, e.at, e.amount_nanos)
             for e in session.scalars(select(LedgerEntry))
@@ -99,7 +99,7 @@ def test_expiry_is_booked_and_the_lot_shows_it(engine: Engine) -> None:
     assert entries == [("expiry", T0 + timedelta(days=2), -70 * USD)]
     assert balance == 0
     with transaction(engine) as session:
-        result = current_walk(session, cfg, now)
+        result = current_walk(session, "1h", ledger_terms(session, cfg.ledger.credit_terms()), now)
     assert result is not None
     assert result.remaining == {"opening": 0}
 
@@ -150,7 +150,9 @@ def test_random_usage_keeps_the_ledger_balanced_and_above_the_threshold(
         cycle(engine, cfg, rows, now)
         balance, entries, blocks = ledger_state(engine)
         with transaction(engine) as session:
-            derived = current_walk(session, cfg, now)
+            derived = current_walk(
+                session, "1h", ledger_terms(session, cfg.ledger.credit_terms()), now
+            )
             assert derived is not None
             assert balance == derived.balance_nanos
             assert balance == sum(e.amount_nanos for e in session.scalars(select(LedgerEntry)))
@@ -166,9 +168,11 @@ def test_walk_from_the_database_equals_the_pure_walk(engine: Engine) -> None:
     rows = [usage(h, (h % 7) * 11 * 10**6) for h in range(30)]
     cycle(engine, cfg, rows, T0 + 31 * H)
     with transaction(engine) as session:
-        stored = current_walk(session, cfg, T0 + 31 * H)
+        stored = current_walk(
+            session, "1h", ledger_terms(session, cfg.ledger.credit_terms()), T0 + 31 * H
+        )
     assert stored is not None
-    from service.credits import Charge, Lot, ReloadPolicy
+    from service.domain.credit_walk import Charge, Lot, ReloadPolicy
 
     pure = walk(
         [Lot("opening", "opening", T0, 100 * USD, T0 + timedelta(days=365))],
@@ -195,9 +199,14 @@ def test_a_side_command_keeps_the_terms_the_ledger_was_booked_under(engine: Engi
     assert booked == [("reload", T0 + H, 160 * USD)]
     shell = make_settings(threshold=None, to=None)
     with transaction(engine) as session:
-        ledger.add_purchase(session, 10 * USD, T0 + 2 * H, "", T0 + 2 * H)
-        sync_credits(session, shell, T0 + 2 * H, authoritative=False)
-        assert current_walk(session, shell, T0 + 2 * H) is not None
+        balance.add_purchase(session, 10 * USD, T0 + 2 * H, "", T0 + 2 * H)
+        sync_credits(session, "1h", shell.ledger.credit_terms(), T0 + 2 * H, authoritative=False)
+        assert (
+            current_walk(
+                session, "1h", ledger_terms(session, shell.ledger.credit_terms()), T0 + 2 * H
+            )
+            is not None
+        )
     assert ledger_state(engine)[1] == booked
     assert ledger_state(engine)[0] == 210 * USD
 
@@ -206,13 +215,13 @@ def test_a_purchase_before_a_moved_starting_balance_is_not_counted_twice(engine:
     """Moving the starting balance time past a recorded purchase folds it into that balance."""
     cfg = make_settings(threshold=None, to=None)
     with transaction(engine) as session:
-        ledger.ensure_opening(session, 100 * USD, T0, T0)
-        ledger.add_purchase(session, 50 * USD, T0 + H, "", T0)
-        sync_credits(session, cfg, T0 + 2 * H)
-        assert ledger.balance_nanos(session) == 150 * USD
-        ledger.ensure_opening(session, 150 * USD, T0 + 2 * H, T0 + 2 * H)
-        result = sync_credits(session, cfg, T0 + 3 * H)
-        assert ledger.balance_nanos(session) == 150 * USD
+        balance.ensure_opening(session, 100 * USD, T0, T0)
+        balance.add_purchase(session, 50 * USD, T0 + H, "", T0)
+        sync_credits(session, "1h", cfg.ledger.credit_terms(), T0 + 2 * H)
+        assert balance.balance_nanos(session) == 150 * USD
+        balance.ensure_opening(session, 150 * USD, T0 + 2 * H, T0 + 2 * H)
+        result = sync_credits(session, "1h", cfg.ledger.credit_terms(), T0 + 3 * H)
+        assert balance.balance_nanos(session) == 150 * USD
         assert result is not None
         assert result.balance_nanos == 150 * USD
 
@@ -221,9 +230,9 @@ def test_purchase_expiry_date_is_kept(engine: Engine) -> None:
     """`credits add --expires-at` sets that lot's expiry; the walk removes what is left then."""
     cfg = make_settings(threshold=None, to=None)
     with transaction(engine) as session:
-        ledger.ensure_opening(session, 100 * USD, T0, T0)
-        ledger.add_purchase(session, 50 * USD, T0 + H, "promo", T0, expires_at=T0 + 5 * H)
-        result = sync_credits(session, cfg, T0 + 6 * H)
+        balance.ensure_opening(session, 100 * USD, T0, T0)
+        balance.add_purchase(session, 50 * USD, T0 + H, "promo", T0, expires_at=T0 + 5 * H)
+        result = sync_credits(session, "1h", cfg.ledger.credit_terms(), T0 + 6 * H)
     assert result is not None
     assert [(e.at, e.amount_nanos) for e in result.expiries] == [(T0 + 5 * H, 50 * USD)]
     assert ledger_state(engine)[0] == 100 * USD

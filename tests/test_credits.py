@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.credits import Charge, Expiry, Lot, Reload, ReloadPolicy, walk
+from service.domain.credit_walk import Charge, Expiry, Lot, Reload, ReloadPolicy, walk
 
 T0 = datetime(2026, 11, 30, 18, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.credits import Expiry, Lot, Reload, ReloadPolicy
-from service.forecast import (
+from service.domain.credit_walk import Expiry, Lot, Reload, ReloadPolicy
+from service.domain.forecast import (
     NotEnoughHistory,
     Runway,
     SpendProfile,

@@ -13,35 +13,19 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from service import ledger
-from service.collector import make_pricer
-from service.db import make_engine, transaction
+from service.domain.usage import TokenCounts, UsageKey, UsageRow
 from service.errors import LedgerError
-from service.models import LedgerEntry, UnknownModel, UsageRecord
 from service.pricing import PriceBook
-from service.usage import TokenCounts, UsageKey, UsageRow
+from service.runtime.collector import make_pricer
+from service.store import balance as balances
+from service.store import tables, usage_booking, usage_queries
+from service.store.engine import make_engine, transaction
+from service.store.tables import LedgerEntry, UnknownModel, UsageRecord
+from tests.helpers import flat_price
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 BOOK = PriceBook.load()
 HOUR = timedelta(hours=1)
-
-
-def flat_price(key: UsageKey, counts: TokenCounts) -> ledger.PricedCost:
-    """A simple exact pricer: 1,000 nano-dollars per token, 7 per web search."""
-    tokens = (
-        counts.uncached_input_tokens
-        + counts.cache_creation_5m_tokens
-        + counts.cache_creation_1h_tokens
-        + counts.cache_read_tokens
-        + counts.output_tokens
-    )
-    unknown = key.model if key.model and key.model.startswith("mystery") else None
-    return ledger.PricedCost(
-        cost_nanos=tokens * 1000 + counts.web_search_requests * 7,
-        estimated=unknown is not None,
-        unknown_model=unknown,
-        priced_as="claude-opus-4" if unknown else None,
-    )
 
 
 def key(
@@ -61,25 +45,23 @@ def row(hour: int, tokens: int, **kw: str | None) -> UsageRow:
 
 def book(
     engine: Engine, rows: list[UsageRow], opening_at: datetime | None = T0
-) -> ledger.BookingResult:
+) -> usage_booking.BookingResult:
     with transaction(engine) as session:
-        return ledger.book_usage(
-            session, rows, flat_price, opening_at=opening_at, now=T0 + 100 * HOUR
-        )
+        return usage_booking.book_usage(session, rows, flat_price, now=T0 + 100 * HOUR)
 
 
 def open_balance(engine: Engine, usd_nanos: int = 100 * 10**9, at: datetime = T0) -> None:
     with transaction(engine) as session:
-        ledger.ensure_opening(session, usd_nanos, at, T0)
+        balances.ensure_opening(session, usd_nanos, at, T0)
 
 
 def balance(engine: Engine) -> int | None:
     with transaction(engine) as session:
-        return ledger.balance_nanos(session)
+        return balances.balance_nanos(session)
 
 
 def entry_count(session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(ledger.LEDGER)).scalar_one())
+    return int(session.execute(select(func.count()).select_from(tables.LEDGER)).scalar_one())
 
 
 def test_new_rows_are_charged_per_bucket(engine: Engine) -> None:
@@ -134,8 +116,8 @@ def test_usage_before_starting_balance_is_stored_not_charged(engine: Engine) -> 
     )
     assert (result.spend_nanos, result.charged_nanos) == (40_000, 20_000)
     with transaction(engine) as session:
-        assert ledger.period_spend_nanos(session, T0, T0 + 24 * HOUR, "1h") == 40_000
-        assert ledger.charged_total_nanos(session) == 20_000
+        assert usage_queries.period_spend_nanos(session, T0, T0 + 24 * HOUR, "1h") == 40_000
+        assert usage_queries.charged_total_nanos(session) == 20_000
 
 
 def test_nulls_for_default_workspace_and_console_are_distinct_keys(engine: Engine) -> None:
@@ -161,28 +143,28 @@ def test_moving_the_starting_balance_time_recharges_usage(engine: Engine) -> Non
     book(engine, [row(h, 10) for h in range(4)], opening_at=T0 + 2 * HOUR)
     assert balance(engine) == 100 * 10**9 - 20_000
     with transaction(engine) as session:
-        assert ledger.ensure_opening(session, 100 * 10**9, T0, T0)
+        assert balances.ensure_opening(session, 100 * 10**9, T0, T0)
     assert balance(engine) == 100 * 10**9 - 40_000
     with transaction(engine) as session:
-        assert not ledger.ensure_opening(session, 100 * 10**9, T0, T0)
-        assert ledger.charged_total_nanos(session) == 40_000
-        assert ledger.ensure_opening(session, None, None, T0)
-        assert ledger.balance_nanos(session) is None
-        assert ledger.charged_total_nanos(session) == 0
+        assert not balances.ensure_opening(session, 100 * 10**9, T0, T0)
+        assert usage_queries.charged_total_nanos(session) == 40_000
+        assert balances.ensure_opening(session, None, None, T0)
+        assert balances.balance_nanos(session) is None
+        assert usage_queries.charged_total_nanos(session) == 0
 
 
 def test_purchases_add_to_the_balance_and_early_ones_are_refused(engine: Engine) -> None:
     """A purchase raises the balance; one dated before the starting balance would double-count."""
     open_balance(engine, at=T0 + HOUR)
     with transaction(engine) as session:
-        ledger.add_purchase(session, 50 * 10**9, T0 + 2 * HOUR, "PO-7", T0)
+        balances.add_purchase(session, 50 * 10**9, T0 + 2 * HOUR, "PO-7", T0)
     assert balance(engine) == 150 * 10**9
     with transaction(engine) as session, pytest.raises(LedgerError, match="before the starting"):
-        ledger.add_purchase(session, 10**9, T0, "", T0)
+        balances.add_purchase(session, 10**9, T0, "", T0)
     with transaction(engine) as session, pytest.raises(LedgerError, match="positive"):
-        ledger.add_purchase(session, 0, T0 + 3 * HOUR, "", T0)
+        balances.add_purchase(session, 0, T0 + 3 * HOUR, "", T0)
     with transaction(engine) as session:
-        assert [e.kind for e in ledger.purchases(session)] == ["opening", "purchase"]
+        assert [e.kind for e in balances.purchases(session)] == ["opening", "purchase"]
 
 
 def test_unknown_models_are_recorded(engine: Engine) -> None:
@@ -234,8 +216,8 @@ def test_any_order_of_growing_rereads_books_the_final_data_once(
         book(engine, shuffled[start : start + 4])
     expected_cost = sum(flat_price(k, r.counts).cost_nanos for k, r in final.items())
     with transaction(engine) as session:
-        assert ledger.charged_total_nanos(session) == expected_cost
-        assert ledger.balance_nanos(session) == 100 * 10**9 - expected_cost
+        assert usage_queries.charged_total_nanos(session) == expected_cost
+        assert balances.balance_nanos(session) == 100 * 10**9 - expected_cost
         stored = {
             (r.bucket_start, r.api_key_id): r.uncached_input_tokens
             for r in session.scalars(select(UsageRecord))
@@ -268,8 +250,8 @@ def test_concurrent_bookings_charge_the_same_growth_once(engine: Engine, db_url:
     other.dispose()
     assert errors == []
     with transaction(engine) as session:
-        assert ledger.charged_total_nanos(session) == 30_000
-        assert ledger.balance_nanos(session) == 100 * 10**9 - 30_000
+        assert usage_queries.charged_total_nanos(session) == 30_000
+        assert balances.balance_nanos(session) == 100 * 10**9 - 30_000
 
 
 MODELS = ("claude-sonnet-4-5-20250929", "claude-haiku-4-5", "claude-opus-4-6", "claude-next-9")
@@ -324,14 +306,14 @@ def test_growing_rereads_of_every_field_book_the_real_price_of_the_final_data(
     order.shuffle(snapshots)  # type: ignore[attr-defined]
     for start in range(0, len(snapshots), 5):
         with transaction(engine) as session:
-            ledger.book_usage(session, snapshots[start : start + 5], price, opening_at=T0, now=T0)
+            usage_booking.book_usage(session, snapshots[start : start + 5], price, now=T0)
     expected = sum(price(k, c).cost_nanos for k, c in keys.items())
     with transaction(engine) as session:
-        assert ledger.charged_total_nanos(session) == expected
-        assert ledger.balance_nanos(session) == 100 * 10**9 - expected
+        assert usage_queries.charged_total_nanos(session) == expected
+        assert balances.balance_nanos(session) == 100 * 10**9 - expected
         entries = session.execute(
-            select(func.coalesce(func.sum(ledger.LEDGER.c.amount_nanos), 0)).where(
-                ledger.LEDGER.c.kind == "usage"
+            select(func.coalesce(func.sum(tables.LEDGER.c.amount_nanos), 0)).where(
+                tables.LEDGER.c.kind == "usage"
             )
         ).scalar_one()
         assert entries == -expected

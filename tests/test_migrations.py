@@ -9,7 +9,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
-from service.db import alembic_config, make_engine, upgrade
+from service.store.engine import make_engine
+from service.store.migrations import alembic_config, upgrade
 
 
 def test_upgrade_reaches_head_and_autogenerate_finds_nothing(engine: Engine) -> None:

@@ -6,14 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from service import ledger
-from service.config import load_settings
-from service.credit_ledger import sync_credits
-from service.db import transaction
-from service.models import CollectionState
-from service.outlook import credit_outlook, hourly_spend
-from service.usage import TokenCounts, UsageKey, UsageRow
-from tests.test_ledger import flat_price
+from service.domain.usage import TokenCounts, UsageKey, UsageRow
+from service.runtime.outlook import credit_outlook
+from service.settings import load_settings
+from service.store import balance, usage_booking
+from service.store.credit_sync import sync_credits
+from service.store.engine import transaction
+from service.store.tables import CollectionState
+from service.store.usage_queries import hourly_spend
+from tests.helpers import flat_price
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -34,7 +35,7 @@ def test_minute_buckets_add_up_to_hours(engine: Engine) -> None:
     """1m buckets are summed into their hour."""
     minutes = [T0 + timedelta(minutes=m) for m in range(0, 120, 10)]
     with transaction(engine) as session:
-        ledger.book_usage(session, rows("1m", minutes, 10**6), flat_price, opening_at=None, now=T0)
+        usage_booking.book_usage(session, rows("1m", minutes, 10**6), flat_price, now=T0)
         series = hourly_spend(session, "1m", T0)
     assert series == {T0: 6 * USD, T0 + H: 6 * USD}
 
@@ -42,9 +43,7 @@ def test_minute_buckets_add_up_to_hours(engine: Engine) -> None:
 def test_day_buckets_spread_over_their_hours(engine: Engine) -> None:
     """A 1d bucket is spread evenly over its 24 hours, the remainder on the first hours."""
     with transaction(engine) as session:
-        ledger.book_usage(
-            session, rows("1d", [T0], 24 * 10**6 + 1), flat_price, opening_at=None, now=T0
-        )
+        usage_booking.book_usage(session, rows("1d", [T0], 24 * 10**6 + 1), flat_price, now=T0)
         series = hourly_spend(session, "1d", T0)
     assert len(series) == 24
     assert sum(series.values()) == 24 * USD + 1000
@@ -67,10 +66,10 @@ def test_outlook_reports_lots_reloads_burn_rate_and_runway(engine: Engine) -> No
     now = T0 + 48 * H
     hours = [T0 + i * H for i in range(48)]
     with transaction(engine) as session:
-        ledger.ensure_opening(session, 30 * USD, T0, T0)
-        ledger.book_usage(session, rows("1h", hours, 10**6), flat_price, opening_at=T0, now=now)
+        balance.ensure_opening(session, 30 * USD, T0, T0)
+        usage_booking.book_usage(session, rows("1h", hours, 10**6), flat_price, now=now)
         session.add(CollectionState(bucket_width="1h", collected_from=T0, watermark=now))
-        sync_credits(session, settings, now)
+        sync_credits(session, "1h", settings.ledger.credit_terms(), now)
         outlook = credit_outlook(session, settings, now)
     credits, forecast = outlook["credits"], outlook["forecast"]
     # 30 - 21 = 9: reload 21 at 21h; 30 - 21 = 9 again at 42h: 19 left of the 40 limit.

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service.domain.usage import TokenCounts, UsageKey
 from service.errors import PriceBookError
 from service.pricing import PriceBook
-from service.usage import TokenCounts, UsageKey
 
 DATA = Path(__file__).parent / "data"
 AUG_2025 = datetime(2025, 8, 1, tzinfo=UTC)

@@ -9,13 +9,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from service import cli, ledger
-from service.config import Settings, load_settings
-from service.credits import ReloadPolicy
-from service.db import transaction
-from service.simulate import ScenarioError, replay, scenarios_from_flags
-from service.usage import TokenCounts, UsageKey, UsageRow
-from tests.test_ledger import flat_price
+from service.commands.main import main
+from service.domain.credit_walk import ReloadPolicy
+from service.domain.usage import TokenCounts, UsageKey, UsageRow
+from service.errors import ScenarioError
+from service.runtime.scenarios import scenarios_from_flags
+from service.runtime.simulate import replay
+from service.settings import Settings, load_settings
+from service.store import balance, tables, usage_booking
+from service.store.engine import transaction
+from tests.helpers import flat_price
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -57,8 +60,8 @@ def test_one_flag_applies_to_every_scenario() -> None:
         ({"thresholds": ["50", "60"], "targets": ["200", "300", "400"]}, "given 2 times"),
         ({"thresholds": ["50"], "targets": ["40"]}, "must be above"),
         ({"thresholds": ["50"], "targets": None}, "give both"),
-        ({"balances": ["lots"]}, "not an amount"),
-        ({"balances": ["-5"]}, "non-negative"),
+        ({"balances": ["lots"]}, "not a number"),
+        ({"balances": ["-5"]}, "is negative"),
     ],
 )
 def test_bad_scenarios_are_refused(flags: dict[str, list[str] | None], message: str) -> None:
@@ -116,8 +119,8 @@ def store_usage(engine: Engine, hourly_usd: list[int]) -> None:
         if usd
     ]
     with transaction(engine) as session:
-        ledger.ensure_opening(session, 100 * USD, T0, T0)
-        ledger.book_usage(session, rows, flat_price, opening_at=T0, now=T0)
+        balance.ensure_opening(session, 100 * USD, T0, T0)
+        usage_booking.book_usage(session, rows, flat_price, now=T0)
 
 
 def test_replay_compares_settings_and_writes_nothing(engine: Engine, db_url: str) -> None:
@@ -133,7 +136,9 @@ def test_replay_compares_settings_and_writes_nothing(engine: Engine, db_url: str
     )
     before = ledger_rows(engine)
     with transaction(engine) as session:
-        results = replay(session, settings, scenarios, since=T0, until=T0 + 8 * H)
+        results = replay(
+            session, "1h", settings.ledger.credit_terms(), scenarios, since=T0, until=T0 + 8 * H
+        )
     assert ledger_rows(engine) == before
     current, off, unlimited, limited = results
     assert current["reloads"] == off["reloads"] == 0
@@ -154,7 +159,7 @@ def test_replay_compares_settings_and_writes_nothing(engine: Engine, db_url: str
 def ledger_rows(engine: Engine) -> list[tuple[object, ...]]:
     with transaction(engine) as session:
         return [
-            tuple(r) for r in session.execute(select(ledger.LEDGER).order_by(ledger.LEDGER.c.id))
+            tuple(r) for r in session.execute(select(tables.LEDGER).order_by(tables.LEDGER.c.id))
         ]
 
 
@@ -172,9 +177,18 @@ def test_replay_from_a_later_time_starts_from_the_ledger_state(engine: Engine, d
         policy, thresholds=None, targets=None, limits=None, balances=None
     )
     with transaction(engine) as session:
-        whole = replay(session, settings, scenarios, since=T0, until=T0 + 8 * H)[0]
+        whole = replay(
+            session, "1h", settings.ledger.credit_terms(), scenarios, since=T0, until=T0 + 8 * H
+        )[0]
         # Up to 03:00 the same policy has reloaded 80 (of a 100 limit) and left 60.
-        later = replay(session, settings, scenarios, since=T0 + 3 * H, until=T0 + 8 * H)[0]
+        later = replay(
+            session,
+            "1h",
+            settings.ledger.credit_terms(),
+            scenarios,
+            since=T0 + 3 * H,
+            until=T0 + 8 * H,
+        )[0]
     assert later["starting_balance_usd"] == "60.00"
     assert later["reloaded_usd"] == "20.00", "only 20 of the month's allowance is left"
     assert later["final_balance_usd"] == whole["final_balance_usd"]
@@ -190,7 +204,6 @@ def test_simulate_command_prints_scenarios_side_by_side(
     """`creditwatch simulate` with repeated flags prints one column per scenario, and JSON."""
     store_usage(engine, [40, 40, 40])
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "utc_now", lambda: T0 + 4 * H)
     for name, value in {
         "ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-simulate-test",
         "CREDITWATCH_DATABASE_URL": db_url,
@@ -208,12 +221,12 @@ def test_simulate_command_prints_scenarios_side_by_side(
         "--reload-to",
         "300",
     ]
-    assert cli.main(["simulate", *flags]) == 0
+    assert main(["simulate", *flags], clock=lambda: T0 + 4 * H) == 0
     out = capsys.readouterr().out
     assert "current" in out
     assert "scenario 2" in out
     assert "hours at zero" in out
-    assert cli.main(["simulate", *flags, "--json"]) == 0
+    assert main(["simulate", *flags, "--json"], clock=lambda: T0 + 4 * H) == 0
     payload = json.loads(capsys.readouterr().out)
     assert [s["scenario"] for s in payload["scenarios"]] == ["current", "scenario 1", "scenario 2"]
     assert payload["scenarios"][2]["final_balance_usd"] == "260.00"

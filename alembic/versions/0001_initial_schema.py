@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import service.models
+import service.store.types
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -28,8 +28,8 @@ def upgrade() -> None:
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("created_at", service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("next_attempt_at", service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", service.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", service.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("dedup_key"),
@@ -40,10 +40,10 @@ def upgrade() -> None:
     op.create_table(
         "collection_state",
         sa.Column("bucket_width", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
-        sa.Column("watermark", service.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_success_at", service.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_attempt_at", service.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("failing_since", service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("watermark", service.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_success_at", service.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_attempt_at", service.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("failing_since", service.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("bucket_width"),
     )
@@ -52,18 +52,18 @@ def upgrade() -> None:
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("name", sa.String(length=500), nullable=False),
-        sa.Column("updated_at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", service.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("kind", "id"),
     )
     op.create_table(
         "ledger_entry",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", service.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("amount_nanos", sa.BigInteger(), nullable=False),
         sa.Column("bucket_width", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True),
         sa.Column("note", sa.Text(), nullable=False),
-        sa.Column("created_at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", service.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("ledger_entry", schema=None) as batch_op:
@@ -74,14 +74,14 @@ def upgrade() -> None:
         "unknown_model",
         sa.Column("model", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("priced_as", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("first_seen_at", service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_seen_at", service.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", service.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("model"),
     )
     op.create_table(
         "usage",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("bucket_start", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("bucket_start", service.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("bucket_width", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
         sa.Column("model", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("api_key_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -98,8 +98,8 @@ def upgrade() -> None:
         sa.Column("cost_nanos", sa.BigInteger(), nullable=False),
         sa.Column("charged_nanos", sa.BigInteger(), nullable=False),
         sa.Column("estimated", sa.Boolean(), nullable=False),
-        sa.Column("first_seen_at", service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_seen_at", service.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", service.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint(
             "bucket_start",

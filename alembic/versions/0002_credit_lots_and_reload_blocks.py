@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import service.models
+import service.store.types
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -23,10 +23,10 @@ def upgrade() -> None:
     op.create_table(
         "reload_block",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", service.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("wanted_nanos", sa.BigInteger(), nullable=False),
         sa.Column("granted_nanos", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", service.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("reload_block", schema=None) as batch_op:
@@ -34,7 +34,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("ledger_entry", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("expires_at", service.models.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("expires_at", service.store.types.UTCDateTime(timezone=True), nullable=True)
         )
 
     # ### end Alembic commands ###

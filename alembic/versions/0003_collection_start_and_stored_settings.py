@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import service.models
+import service.store.types
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -24,12 +24,14 @@ def upgrade() -> None:
         "stored_setting",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
-        sa.Column("updated_at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", service.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     with op.batch_alter_table("collection_state", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("collected_from", service.models.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "collected_from", service.store.types.UTCDateTime(timezone=True), nullable=True
+            )
         )
     # Databases collected before this column existed started at their earliest stored bucket.
     op.execute(

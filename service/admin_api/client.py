@@ -1,0 +1,439 @@
+"""Anthropic Admin API client: requests, paging, retries and error mapping over HTTP.
+
+It follows every page of a report, retries transient failures in one place
+(``AdminClient._request``) and maps error answers to ``service.errors``. Reading the bodies is
+``service.admin_api.wire``'s job: a page that does not match the documented shape raises
+``MalformedResponse`` and yields nothing. The admin key never appears in a message, log line or
+repr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol, TypeVar
+
+import httpx
+
+from service.admin_api.retry import DEFAULT_RETRY, RetryPolicy, retry_after_seconds
+from service.admin_api.wire import (
+    Invalid,
+    as_object,
+    parse_cost_page,
+    parse_names_page,
+    parse_usage_page,
+    req_str,
+)
+from service.domain.usage import BucketWidth, CostRow, UsagePage, UsageRow
+from service.errors import AdminAPIAuthError, AdminAPIError, MalformedResponse
+
+log = logging.getLogger(__name__)
+
+ANTHROPIC_VERSION = "2023-06-01"
+USAGE_PATH = "/v1/organizations/usage_report/messages"
+COST_PATH = "/v1/organizations/cost_report"
+API_KEYS_PATH = "/v1/organizations/api_keys"
+WORKSPACES_PATH = "/v1/organizations/workspaces"
+ORGANIZATION_PATH = "/v1/organizations/me"
+
+# The groupings UsageKey can hold. Grouping by anything else (account_id, speed, ...) would split
+# rows along a dimension the key cannot tell apart, so it is refused rather than silently merged.
+ALL_GROUP_BY = (
+    "api_key_id",
+    "workspace_id",
+    "model",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+)
+COST_GROUP_BY = ("workspace_id", "description")
+MAX_BUCKETS_PER_PAGE: dict[str, int] = {"1m": 1440, "1h": 168, "1d": 31}
+NAMES_PAGE_LIMIT = 1000
+
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
+_MAX_MESSAGE_CHARS = 300
+
+
+class _Paged(Protocol):
+    @property
+    def has_more(self) -> bool: ...
+    @property
+    def next_page(self) -> str | None: ...
+
+
+_PageT = TypeVar("_PageT", bound=_Paged)
+
+
+class AdminClient:
+    """Synchronous client for the Admin API endpoints creditwatch reads.
+
+    Every method raises ``AdminAPIError`` (``transient`` says whether a later try may succeed),
+    ``AdminAPIAuthError`` for 401/403 and ``MalformedResponse`` for a body of the wrong shape.
+    """
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        admin_key: str,
+        *,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Callable[[float], None] = time.sleep,
+        max_pages: int = 10_000,
+    ) -> None:
+        # Refuse keys that cannot be a header value without echoing them: h11 would put the
+        # whole value into its exception text.
+        if not admin_key or not admin_key.isascii() or not admin_key.isprintable():
+            raise ValueError("admin key is empty or has characters not allowed in a header")
+        if any(ch.isspace() for ch in admin_key):
+            raise ValueError("admin key contains whitespace")
+        if max_pages < 1:
+            raise ValueError("max_pages must be at least 1")
+        self._http = http
+        self._admin_key = admin_key
+        self._retry = retry
+        self._sleep = sleep
+        self._max_pages = max_pages
+
+    def __repr__(self) -> str:
+        return f"AdminClient(base_url={str(self._http.base_url)!r}, admin_key=<redacted>)"
+
+    def usage_pages(
+        self,
+        starting_at: datetime,
+        ending_at: datetime | None = None,
+        *,
+        bucket_width: BucketWidth = "1h",
+        group_by: Sequence[str] = ALL_GROUP_BY,
+        api_key_ids: Sequence[str] = (),
+        workspace_ids: Sequence[str] = (),
+        models: Sequence[str] = (),
+        service_tiers: Sequence[str] = (),
+    ) -> Iterator[UsagePage]:
+        """Yield each validated page of the messages usage report, oldest buckets first.
+
+        Raises ValueError for naive datetimes, an unknown width or an unsupported grouping.
+        """
+        if bucket_width not in MAX_BUCKETS_PER_PAGE:
+            raise ValueError(f"bucket_width must be one of 1m, 1h, 1d, not {bucket_width!r}")
+        _check_choices("group_by", group_by, ALL_GROUP_BY)
+        params = _time_params(starting_at, ending_at)
+        params += [("bucket_width", bucket_width)]
+        params += [("limit", str(MAX_BUCKETS_PER_PAGE[bucket_width]))]
+        params += _array_params("group_by[]", group_by)
+        params += _array_params("api_key_ids[]", api_key_ids)
+        params += _array_params("workspace_ids[]", workspace_ids)
+        params += _array_params("models[]", models)
+        params += _array_params("service_tiers[]", service_tiers)
+
+        def parse(body: object) -> UsagePage:
+            return parse_usage_page(body, bucket_width)
+
+        return self._report_pages(USAGE_PATH, "usage report", params, parse)
+
+    def usage(
+        self,
+        starting_at: datetime,
+        ending_at: datetime | None = None,
+        *,
+        bucket_width: BucketWidth = "1h",
+        group_by: Sequence[str] = ALL_GROUP_BY,
+        api_key_ids: Sequence[str] = (),
+        workspace_ids: Sequence[str] = (),
+        models: Sequence[str] = (),
+        service_tiers: Sequence[str] = (),
+    ) -> list[UsageRow]:
+        """Return the rows of every page of the usage report (see ``usage_pages``)."""
+        pages = self.usage_pages(
+            starting_at,
+            ending_at,
+            bucket_width=bucket_width,
+            group_by=group_by,
+            api_key_ids=api_key_ids,
+            workspace_ids=workspace_ids,
+            models=models,
+            service_tiers=service_tiers,
+        )
+        return [row for page in pages for row in page.rows]
+
+    def cost_report(
+        self,
+        starting_at: datetime,
+        ending_at: datetime | None = None,
+        *,
+        group_by: Sequence[str] = COST_GROUP_BY,
+    ) -> list[CostRow]:
+        """Return every daily cost row, with Anthropic's cents converted to ``amount_usd``."""
+        _check_choices("group_by", group_by, COST_GROUP_BY)
+        params = _time_params(starting_at, ending_at)
+        params += [("bucket_width", "1d"), ("limit", str(MAX_BUCKETS_PER_PAGE["1d"]))]
+        params += _array_params("group_by[]", group_by)
+        pages = self._report_pages(COST_PATH, "cost report", params, parse_cost_page)
+        return [row for page in pages for row in page.rows]
+
+    def api_key_names(self) -> dict[str, str]:
+        """Return ``{api key id: name}`` for every key the organization has."""
+        return self._names(API_KEYS_PATH, "API key list", [])
+
+    def workspace_names(self) -> dict[str, str]:
+        """Return ``{workspace id: name}``, archived workspaces included (old usage names them).
+
+        Usage reports the default workspace as ``workspace_id=None``; it has no entry here.
+        """
+        return self._names(WORKSPACES_PATH, "workspace list", [("include_archived", "true")])
+
+    def organization_name(self) -> str:
+        """Return the organization's name from ``/v1/organizations/me``."""
+        label = "organization"
+        body = self._request(ORGANIZATION_PATH, [], label)
+        try:
+            return req_str(as_object(body, "body"), "name", "body")
+        except Invalid as exc:
+            raise exc.malformed(label, ORGANIZATION_PATH) from None
+
+    def _report_pages(
+        self,
+        path: str,
+        what: str,
+        params: list[tuple[str, str]],
+        parse: Callable[[object], _PageT],
+    ) -> Iterator[_PageT]:
+        """Follow ``next_page`` until ``has_more`` is false; raise if the cursor stops moving."""
+        cursor: str | None = None
+        used: set[str] = set()
+        number = 0
+        while True:
+            number += 1
+            self._check_page_budget(what, number)
+            query = params if cursor is None else [*params, ("page", cursor)]
+            label = f"{what} page {number}"
+            body = self._request(path, query, label)
+            try:
+                page = parse(body)
+            except Invalid as exc:
+                raise exc.malformed(label, path) from None
+            if not page.has_more:
+                yield page
+                return
+            if page.next_page is None or page.next_page in used:
+                raise AdminAPIError(
+                    f"{label}: has_more is true but the cursor did not advance "
+                    f"(next_page {'missing' if page.next_page is None else 'repeats'}); "
+                    f"stopped paging GET {path}"
+                )
+            yield page
+            cursor = page.next_page
+            used.add(cursor)
+
+    def _names(self, path: str, what: str, extra: list[tuple[str, str]]) -> dict[str, str]:
+        names: dict[str, str] = {}
+        after: str | None = None
+        used: set[str] = set()
+        number = 0
+        while True:
+            number += 1
+            self._check_page_budget(what, number)
+            query = [*extra, ("limit", str(NAMES_PAGE_LIMIT))]
+            if after is not None:
+                query.append(("after_id", after))
+            label = f"{what} page {number}"
+            body = self._request(path, query, label)
+            try:
+                page_names, has_more, last_id = parse_names_page(body)
+            except Invalid as exc:
+                raise exc.malformed(label, path) from None
+            names.update(page_names)
+            if not has_more:
+                return names
+            if last_id is None or last_id in used:
+                raise AdminAPIError(
+                    f"{label}: has_more is true but the cursor did not advance "
+                    f"(last_id {'missing' if last_id is None else 'repeats'}); "
+                    f"stopped paging GET {path}"
+                )
+            after = last_id
+            used.add(last_id)
+
+    def _check_page_budget(self, what: str, number: int) -> None:
+        if number > self._max_pages:
+            raise AdminAPIError(
+                f"{what}: more than {self._max_pages} pages; the cursor did not advance "
+                "to an end, stopped paging"
+            )
+
+    def _request(self, path: str, params: list[tuple[str, str]], label: str) -> object:
+        """GET ``path`` and return its decoded JSON body, retrying transient failures.
+
+        Raises AdminAPIError (transient when retries ran out), AdminAPIAuthError for 401/403,
+        MalformedResponse when a successful answer is not JSON.
+        """
+        headers = {"x-api-key": self._admin_key, "anthropic-version": ANTHROPIC_VERSION}
+        policy = self._retry
+        for attempt in range(policy.max_retries + 1):
+            retry_after: float | None = None
+            try:
+                response = self._http.get(path, params=tuple(params), headers=headers)
+            except httpx.UnsupportedProtocol as exc:
+                raise AdminAPIError(self._redact(f"GET {path}: {exc}")) from None
+            except httpx.TransportError as exc:
+                failure = AdminAPIError(
+                    self._redact(f"GET {path}: {type(exc).__name__}: {exc}"), transient=True
+                )
+            except httpx.HTTPError as exc:
+                raise AdminAPIError(
+                    self._redact(f"GET {path}: {type(exc).__name__}: {exc}")
+                ) from None
+            else:
+                if response.is_success:
+                    return _decode_json(response, label, path)
+                failure = self._error_for(response, path)
+                if not failure.transient:
+                    raise failure
+                retry_after = retry_after_seconds(response.headers.get("retry-after"))
+
+            if attempt == policy.max_retries:
+                raise _gave_up(failure, f"gave up after {attempt + 1} attempts")
+            if retry_after is not None and retry_after > policy.retry_after_cap:
+                raise _gave_up(
+                    failure,
+                    f"retry-after {retry_after:.0f}s exceeds the {policy.retry_after_cap:.0f}s "
+                    "cap; not waiting",
+                )
+            wait = policy.delay(attempt, retry_after)
+            log.warning(
+                "Admin API GET %s failed (%s); retry %d of %d in %.1fs",
+                path,
+                _short_reason(failure),
+                attempt + 1,
+                policy.max_retries,
+                wait,
+            )
+            self._sleep(wait)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _error_for(self, response: httpx.Response, path: str) -> AdminAPIError:
+        """Build the error for a non-2xx answer from its status and Anthropic's error body."""
+        status = response.status_code
+        error_type, message, request_id = _error_details(response)
+        detail = f"{status} {error_type or response.reason_phrase or 'error'}"
+        if message:
+            detail += f": {message}"
+        if request_id:
+            detail += f" (request_id {request_id})"
+        detail = self._redact(detail)
+        if status == 401:
+            message = (
+                f"Admin API rejected the admin key on GET {path}: {detail}; "
+                "check ANTHROPIC_ADMIN_KEY"
+            )
+        elif status == 403:
+            message = (
+                f"the admin key lacks admin permission for GET {path}: {detail}; check that "
+                "ANTHROPIC_ADMIN_KEY is an Admin API key (sk-ant-admin01-...)"
+            )
+        elif 300 <= status < 400:
+            message = (
+                f"Admin API GET {path} answered a redirect ({detail}); check ANTHROPIC_BASE_URL"
+            )
+        else:
+            message = f"Admin API GET {path}: {detail}"
+        error_class = AdminAPIAuthError if status in (401, 403) else AdminAPIError
+        return error_class(
+            message,
+            status=status,
+            error_type=error_type,
+            request_id=request_id,
+            transient=status in TRANSIENT_STATUSES,
+        )
+
+    def _redact(self, text: str) -> str:
+        """Remove the admin key from text that came from elsewhere (server or library)."""
+        return text.replace(self._admin_key, "<redacted>")
+
+
+def _format_timestamp(value: datetime, name: str) -> str:
+    """RFC 3339 in UTC with a ``Z``; seconds precision is all the API snaps to."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be an aware datetime (UTC), got naive {value.isoformat()}")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _time_params(starting_at: datetime, ending_at: datetime | None) -> list[tuple[str, str]]:
+    params = [("starting_at", _format_timestamp(starting_at, "starting_at"))]
+    if ending_at is not None:
+        params.append(("ending_at", _format_timestamp(ending_at, "ending_at")))
+        if ending_at <= starting_at:
+            raise ValueError("ending_at must be after starting_at")
+    return params
+
+
+def _array_params(name: str, values: Sequence[str]) -> list[tuple[str, str]]:
+    # A bare str is a Sequence[str] too; iterating it would send one character per value.
+    if isinstance(values, str):
+        raise TypeError(f"{name.removesuffix('[]')} takes a sequence of strings, not a string")
+    return [(name, value) for value in values]
+
+
+def _check_choices(name: str, values: Sequence[str], allowed: Sequence[str]) -> None:
+    if isinstance(values, str):
+        raise TypeError(f"{name} takes a sequence of strings, not a string")
+    unknown = [value for value in values if value not in allowed]
+    if unknown:
+        raise ValueError(f"{name} does not support {unknown}; choose from {list(allowed)}")
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _decode_json(response: httpx.Response, label: str, path: str) -> object:
+    """Decode a body keeping every JSON number exact (floats become Decimal)."""
+    try:
+        return json.loads(response.content, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        content_type = response.headers.get("content-type", "no content type")
+        raise MalformedResponse(
+            f"{label}: GET {path} answered {response.status_code} with a body that is not JSON "
+            f"({content_type}, {len(response.content)} bytes)",
+            status=response.status_code,
+        ) from None
+
+
+def _error_details(response: httpx.Response) -> tuple[str | None, str | None, str | None]:
+    """(error type, message, request id) from ``{"type":"error","error":{...},"request_id"}``."""
+    request_id = response.headers.get("request-id")
+    try:
+        body = json.loads(response.content)
+    except (ValueError, RecursionError):
+        return None, None, request_id
+    if not isinstance(body, dict):
+        return None, None, request_id
+    error = body.get("error")
+    error_type = message = None
+    if isinstance(error, dict):
+        if isinstance(error.get("type"), str):
+            error_type = error["type"]
+        if isinstance(error.get("message"), str):
+            message = " ".join(error["message"].split())[:_MAX_MESSAGE_CHARS]
+    if isinstance(body.get("request_id"), str):
+        request_id = body["request_id"]
+    return error_type, message, request_id
+
+
+def _gave_up(failure: AdminAPIError, why: str) -> AdminAPIError:
+    return AdminAPIError(
+        f"{failure}; {why}",
+        status=failure.status,
+        error_type=failure.error_type,
+        request_id=failure.request_id,
+        transient=True,
+    )
+
+
+def _short_reason(failure: AdminAPIError) -> str:
+    if failure.status is None:
+        return str(failure).split(": ", 1)[-1]
+    return f"{failure.status} {failure.error_type or 'error'}"

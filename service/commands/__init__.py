@@ -1,0 +1,1 @@
+"""The `creditwatch` command: ``main()``, the command registry, one module per command."""

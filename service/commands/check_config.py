@@ -1,0 +1,30 @@
+"""`creditwatch check-config`: validate the settings and print them, secrets masked.
+
+It never calls the API; it does read the price book, so a broken price file fails here too.
+"""
+
+from __future__ import annotations
+
+from service.commands.context import CommandContext, say
+from service.commands.registry import Command, no_flags
+from service.pricing import PriceBook
+from service.settings import describe
+
+
+def check_config(ctx: CommandContext) -> int:
+    settings = ctx.settings
+    PriceBook.load(settings.ledger.prices_file)
+    effective = describe(settings)
+    width = max(len(name) for name in effective)
+    say("creditwatch configuration is valid. Effective settings:")
+    for name, value in effective.items():
+        source = settings.sources.get(name, "default")
+        say(f"  {name.ljust(width)}  {value}   [{source}]")
+    for warning in settings.warnings:
+        say(f"warning: {warning}")
+    return 0
+
+
+COMMAND = Command(
+    "check-config", "validate settings and print them, secrets masked", no_flags, check_config
+)

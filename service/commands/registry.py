@@ -1,0 +1,22 @@
+"""The command protocol: a name, a help line, its flags, and what it does with the context."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from service.commands.context import CommandContext
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[CommandContext], int]
+    description: str | None = None
+
+
+def no_flags(_parser: argparse.ArgumentParser) -> None:
+    """For commands that take no flags of their own."""

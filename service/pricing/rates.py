@@ -1,0 +1,126 @@
+"""Price records: rates per token kind, price entries by date, and the priced result of a row."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Context, Decimal
+
+from service.domain.usage import TokenCounts
+
+# Anthropic's rule for a model that states no cache prices: 5m write 1.25x, 1h write 2x, read 0.1x.
+CACHE_DEFAULTS = {
+    "cache_write_5m": Decimal("1.25"),
+    "cache_write_1h": Decimal("2"),
+    "cache_read": Decimal("0.1"),
+}
+RATE_KEYS = ("input", "output", *CACHE_DEFAULTS)
+# Costs are exact whatever the caller's decimal context: wide enough for any integer total.
+_EXACT = Context(prec=100, Emin=-999_999, Emax=999_999)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRates:
+    """USD per million tokens for each token kind."""
+
+    input: Decimal
+    output: Decimal
+    cache_write_5m: Decimal
+    cache_write_1h: Decimal
+    cache_read: Decimal
+
+    def scaled(self, factor: Decimal) -> TokenRates:
+        return TokenRates(*(getattr(self, key) * factor for key in RATE_KEYS))
+
+
+@dataclass(frozen=True, slots=True)
+class PromptTier:
+    """Rates for requests above a prompt size, which aggregated usage rows cannot identify."""
+
+    above_prompt_tokens: int
+    rates: TokenRates
+
+
+@dataclass(frozen=True, slots=True)
+class PriceEntry:
+    effective_from: date
+    rates: TokenRates
+    context_windows: Mapping[str, TokenRates]
+    prompt_tiers: tuple[PromptTier, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrices:
+    id: str
+    family: str
+    version: tuple[int, ...]
+    us_geo_multiplier: bool
+    aliases: tuple[str, ...]
+    entries: tuple[PriceEntry, ...]  # oldest first
+
+    def entry_at(self, day: date) -> PriceEntry:
+        """The newest entry in effect on ``day``; the oldest one for a day before them all."""
+        applicable = [e for e in self.entries if e.effective_from <= day]
+        return applicable[-1] if applicable else self.entries[0]
+
+
+@dataclass(frozen=True, slots=True)
+class PricedUsage:
+    cost_usd: Decimal  # exact, not rounded
+    estimated: bool
+    unknown_model: bool
+    priced_as: str | None  # the book's model id whose prices were used
+    reasons: tuple[str, ...]  # why the cost is estimated; empty when it is not
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Per-million token rates after batch/geo modifiers, for one model, day, tier and geo."""
+
+    input: Decimal
+    output: Decimal
+    cache_write_5m: Decimal
+    cache_write_1h: Decimal
+    cache_read: Decimal
+    web_search_per_1000: Decimal
+    priced_as: str | None
+    estimated: bool
+    unknown_model: bool
+    reasons: tuple[str, ...]
+    # Every rate as an integer count of 10**_exponent USD per token (per request for web
+    # search), so pricing a row is integer multiply-adds and one exact Decimal at the end.
+    _units: tuple[int, int, int, int, int, int] = field(init=False, repr=False, compare=False)
+    _exponent: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        per_unit = (
+            self.input.scaleb(-6),
+            self.cache_write_5m.scaleb(-6),
+            self.cache_write_1h.scaleb(-6),
+            self.cache_read.scaleb(-6),
+            self.output.scaleb(-6),
+            self.web_search_per_1000.scaleb(-3),
+        )
+        exponent = min(int(rate.as_tuple().exponent) for rate in per_unit)
+        units = tuple(int(rate.scaleb(-exponent, _EXACT)) for rate in per_unit)
+        object.__setattr__(self, "_units", units)
+        object.__setattr__(self, "_exponent", exponent)
+
+    def cost(self, counts: TokenCounts) -> Decimal:
+        """The exact USD cost of ``counts`` at these rates."""
+        u_in, u_5m, u_1h, u_read, u_out, u_search = self._units
+        units = (
+            counts.uncached_input_tokens * u_in
+            + counts.cache_creation_5m_tokens * u_5m
+            + counts.cache_creation_1h_tokens * u_1h
+            + counts.cache_read_tokens * u_read
+            + counts.output_tokens * u_out
+            + counts.web_search_requests * u_search
+        )
+        return Decimal(units).scaleb(self._exponent, _EXACT)
+
+    def priced(self, counts: TokenCounts) -> PricedUsage:
+        return PricedUsage(
+            self.cost(counts), self.estimated, self.unknown_model, self.priced_as, self.reasons
+        )

@@ -1,0 +1,253 @@
+"""One collection: fetch usage since the watermark (minus the look-back), price it, book it.
+
+Each chunk of at most one page-limit of buckets is fetched completely (every page, validated)
+before anything is written, then booked with its watermark in one transaction: a bad page or a
+crash leaves the ledger exactly as it was before that chunk. A failure of the API *or* of the
+database is recorded as a collection failure, so the health rules see a database outage too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.domain.money import usd_to_nanos
+from service.domain.periods import floor_to_bucket, month_start
+from service.domain.usage import BUCKET_SECONDS, BucketWidth, TokenCounts, UsageKey, UsageRow
+from service.errors import AdminAPIError
+from service.pricing import PriceBook
+from service.settings import Settings
+from service.store import names
+from service.store.balance import ensure_opening
+from service.store.collection_state import (
+    check_bucket_width,
+    collection_state,
+    record_failure,
+    record_success,
+)
+from service.store.credit_sync import sync_credits
+from service.store.engine import transaction
+from service.store.stored_settings import store_value, stored_value
+from service.store.tables import CollectionState
+from service.store.usage_booking import BookingResult, PricedCost, Pricer, book_usage, reprice_usage
+from service.store.usage_queries import first_bucket_start
+
+log = logging.getLogger(__name__)
+
+# Buckets per request at the API's maximum page size (DESIGN §1): one chunk is one full page.
+CHUNK_BUCKETS: dict[str, int] = {"1m": 1440, "1h": 168, "1d": 31}
+NAMES_REFRESH = timedelta(hours=1)
+PRICE_BOOK_SETTING = "price_book"
+
+Clock = Callable[[], datetime]
+
+
+class UsageSource(Protocol):
+    """What collection needs from the Admin API client."""
+
+    def usage(
+        self, starting_at: datetime, ending_at: datetime | None = None, *, bucket_width: BucketWidth
+    ) -> list[UsageRow]: ...
+
+    def api_key_names(self) -> dict[str, str]: ...
+
+    def workspace_names(self) -> dict[str, str]: ...
+
+    def organization_name(self) -> str: ...
+
+
+@dataclass
+class CollectionResult:
+    window_start: datetime
+    window_end: datetime
+    chunks: int = 0
+    rows_fetched: int = 0
+    booking: BookingResult = field(default_factory=BookingResult)
+    repriced_rows: int = 0
+    seconds: float = 0.0
+
+    def add(self, rows: int, booked: BookingResult) -> None:
+        self.chunks += 1
+        self.rows_fetched += rows
+        b = self.booking
+        self.booking = BookingResult(
+            new_rows=b.new_rows + booked.new_rows,
+            changed_rows=b.changed_rows + booked.changed_rows,
+            unchanged_rows=b.unchanged_rows + booked.unchanged_rows,
+            spend_nanos=b.spend_nanos + booked.spend_nanos,
+            charged_nanos=b.charged_nanos + booked.charged_nanos,
+        )
+
+
+def first_collection_start(settings: Settings, now: datetime) -> datetime:
+    """The first run backfills from the earlier of the starting balance time and the month start."""
+    if settings.collection.backfill_from is not None:
+        return settings.collection.backfill_from
+    start = month_start(now)
+    if settings.ledger.starting_balance_at is not None:
+        start = min(start, settings.ledger.starting_balance_at)
+    return start
+
+
+def collection_window(
+    settings: Settings, state: CollectionState, now: datetime
+) -> tuple[datetime, datetime]:
+    """``[start, end)`` to fetch: from the watermark minus the look-back, snapped, up to now.
+
+    When the settings now ask for data from before what was ever collected (a starting balance
+    time moved earlier, an earlier backfill), the window reaches back to it.
+    """
+    wanted = first_collection_start(settings, now)
+    if state.watermark is None:
+        start = wanted
+    else:
+        start = min(state.watermark, now) - settings.collection.lookback
+        if state.collected_from is not None and wanted < state.collected_from:
+            log.info("collecting from %s: the settings ask for data before what is stored", wanted)
+            start = wanted
+    return floor_to_bucket(min(start, now), settings.collection.bucket_width), now
+
+
+def chunks(
+    start: datetime, end: datetime, width: BucketWidth
+) -> Iterator[tuple[datetime, datetime]]:
+    step = timedelta(seconds=BUCKET_SECONDS[width] * CHUNK_BUCKETS[width])
+    while start < end:
+        yield start, min(start + step, end)
+        start += step
+
+
+def make_pricer(book: PriceBook) -> Pricer:
+    def price(key: UsageKey, counts: TokenCounts) -> PricedCost:
+        priced = book.price(key, counts)
+        return PricedCost(
+            cost_nanos=usd_to_nanos(priced.cost_usd),
+            estimated=priced.estimated,
+            unknown_model=(key.model or "(no model)") if priced.unknown_model else None,
+            priced_as=priced.priced_as,
+        )
+
+    return price
+
+
+def apply_settings(engine: Engine, settings: Settings, book: PriceBook, now: datetime) -> int:
+    """Bring the ledger in line with the settings before a cycle books anything.
+
+    The starting balance, the credit terms and the price book: a price correction reaches
+    usage booked before it (only differences are booked). Returns the rows re-priced.
+    """
+    width = settings.collection.bucket_width
+    repriced = 0
+    with transaction(engine) as session:
+        check_bucket_width(session, width)
+        if ensure_opening(
+            session,
+            settings.ledger.starting_balance_nanos,
+            settings.ledger.starting_balance_at,
+            now,
+        ):
+            log.info("starting balance set from settings; usage re-charged from its time")
+        if stored_value(session, PRICE_BOOK_SETTING) != book.fingerprint:
+            if first_bucket_start(session, width) is not None:
+                result = reprice_usage(session, make_pricer(book), now=now)
+                repriced = result.changed_rows
+                log.info(
+                    "the price book changed: %d stored rows re-priced, spend %+d nano-USD",
+                    result.changed_rows,
+                    result.spend_nanos,
+                )
+            store_value(session, PRICE_BOOK_SETTING, book.fingerprint, now)
+        # Reload and expiry settings may have changed since the last run.
+        sync_credits(session, width, settings.ledger.credit_terms(), now)
+    return repriced
+
+
+def collect(
+    engine: Engine,
+    client: UsageSource,
+    book: PriceBook,
+    settings: Settings,
+    clock: Clock,
+) -> CollectionResult:
+    """Fetch and book everything from the watermark (minus look-back) to now.
+
+    Raises AdminAPIError when the API fails after retries and SQLAlchemyError when the database
+    does; either failure is recorded first (when the database still takes the record).
+    """
+    began = time.monotonic()
+    now = clock()
+    width = settings.collection.bucket_width
+    terms = settings.ledger.credit_terms()
+    try:
+        repriced = apply_settings(engine, settings, book, now)
+        with transaction(engine) as session:
+            state = collection_state(session, width)
+            state.last_attempt_at = now
+            start, end = collection_window(settings, state, now)
+        result = CollectionResult(window_start=start, window_end=end, repriced_rows=repriced)
+        price = make_pricer(book)
+        for chunk_start, chunk_end in chunks(start, end, width):
+            rows = client.usage(chunk_start, chunk_end, bucket_width=width)
+            with transaction(engine) as session:
+                booked = book_usage(session, rows, price, now=now)
+                sync_credits(session, width, terms, now)
+                state = collection_state(session, width)
+                state.watermark = chunk_end
+                if state.collected_from is None or chunk_start < state.collected_from:
+                    state.collected_from = chunk_start
+            result.add(len(rows), booked)
+        with transaction(engine) as session:
+            record_success(session, width, now)
+    except AdminAPIError as exc:
+        _note_failure(engine, width, now, str(exc))
+        raise
+    except SQLAlchemyError as exc:
+        _note_failure(engine, width, now, f"database error: {database_reason(exc)}")
+        raise
+    refresh_names(engine, client, now)
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def database_reason(exc: SQLAlchemyError) -> str:
+    """The first line of the driver's message (no SQL, no parameters), or the error's class."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig).strip() if orig is not None else ""
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _note_failure(engine: Engine, width: BucketWidth, now: datetime, error: str) -> None:
+    try:
+        with transaction(engine) as session:
+            record_failure(session, width, now, error)
+    except SQLAlchemyError as exc:
+        # The database itself is down: the failure is logged, and recorded once it is back.
+        log.warning("could not record the collection failure: %s", database_reason(exc))
+
+
+def refresh_names(engine: Engine, client: UsageSource, now: datetime) -> None:
+    """Best effort, at most hourly: names make reports readable but never block collection."""
+    with transaction(engine) as session:
+        stamps = names.load_names(session, "refreshed")
+    last = stamps.get("names")
+    if last is not None and now - datetime.fromisoformat(last) < NAMES_REFRESH:
+        return
+    try:
+        keys = client.api_key_names()
+        workspaces = client.workspace_names()
+        org = client.organization_name()
+    except AdminAPIError as exc:
+        log.warning("could not refresh API key and workspace names: %s", exc)
+        return
+    with transaction(engine) as session:
+        names.save_names(session, "api_key", keys, now)
+        names.save_names(session, "workspace", workspaces, now)
+        names.save_names(session, "organization", {"name": org}, now)
+        names.save_names(session, "refreshed", {"names": now.isoformat()}, now)

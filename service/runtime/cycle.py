@@ -1,0 +1,93 @@
+"""The runtime a cycle needs (engine, price book, API client) and one cycle on it.
+
+A cycle is collect → book, with the simulated auto-reloads and expiries derived in the same
+transactions; the later steps of DESIGN §2 (rules, outbox delivery) join it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+
+import httpx
+from sqlalchemy import Engine
+
+from service.admin_api.client import AdminClient
+from service.admin_api.retry import DEFAULT_RETRY, RetryPolicy
+from service.domain.money import usd_text
+from service.http import build_http_client
+from service.pricing import PriceBook
+from service.runtime.collector import CollectionResult, collect
+from service.settings import Settings
+from service.store.balance import balance_nanos
+from service.store.engine import make_engine, read_transaction
+from service.store.migrations import upgrade
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    collection: CollectionResult
+    balance_nanos: int | None
+
+    def summary(self) -> str:
+        c = self.collection
+        b = c.booking
+        balance = usd_text(self.balance_nanos) if self.balance_nanos is not None else "unknown"
+        repriced = f", {c.repriced_rows} re-priced" if c.repriced_rows else ""
+        return (
+            f"collected {c.window_start:%Y-%m-%dT%H:%MZ}..{c.window_end:%Y-%m-%dT%H:%MZ}: "
+            f"{c.rows_fetched} rows ({b.new_rows} new, {b.changed_rows} grew, "
+            f"{b.unchanged_rows} unchanged{repriced}), spend +{usd_text(b.spend_nanos)}, "
+            f"balance {balance}, in {c.seconds:.1f}s"
+        )
+
+
+class Runtime:
+    """Long-lived parts shared by cycles: built once per process (and again on reload)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        engine: Engine | None = None,
+    ) -> None:
+        self.settings = settings
+        key = settings.require_admin_key().get_secret_value()
+        self.book = PriceBook.load(settings.ledger.prices_file)
+        self.engine = engine or make_engine(settings.ledger.database_url)
+        try:
+            upgrade(self.engine)
+            self.http = build_http_client(
+                settings.api.base_url,
+                timeout=settings.api.http_timeout.total_seconds(),
+                transport=transport,
+            )
+        except BaseException:
+            self.engine.dispose()
+            raise
+        self.client = AdminClient(self.http, key, retry=retry)
+
+    def cycle(self, clock: Callable[[], datetime]) -> CycleResult:
+        collection = collect(self.engine, self.client, self.book, self.settings, clock)
+        with read_transaction(self.engine) as session:
+            balance = balance_nanos(session)
+        return CycleResult(collection=collection, balance_nanos=balance)
+
+    def close(self) -> None:
+        self.http.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,131 @@
+"""The daemon: APScheduler runs a cycle every poll interval until SIGTERM/SIGINT.
+
+SIGHUP re-reads the settings: the new ones (log level, format and secret masking included) apply
+at once; a bad file keeps the running settings and logs "reload refused" with the reason. With
+``NOTIFY_SOCKET`` set, systemd is told READY=1 once the first schedule is in place; with
+``WATCHDOG_USEC`` set, a scheduler job sends WATCHDOG=1 at half that period, so a process whose
+scheduler has died stops pinging and systemd restarts it. Every failure in a job or in the
+reload is one log line (the traceback at DEBUG), never an uncaught exception in a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from service.domain.timefmt import format_duration
+from service.runtime.cycle import Runtime
+from service.runtime.failures import log_failure
+from service.runtime.logs import configure_logging
+from service.runtime.systemd import sd_notify, watchdog_period
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+CYCLE_JOB = "cycle"
+WATCHDOG_JOB = "watchdog"
+
+Clock = Callable[[], datetime]
+
+
+def apply_logging(settings: Settings) -> None:
+    configure_logging(settings.log.level, settings.log.format, settings.secrets)
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        reload_settings: Callable[[], Settings],
+        *,
+        make_runtime: Callable[[Settings], Runtime] = Runtime,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        self.make_runtime = make_runtime
+        self.runtime = make_runtime(settings)
+        self.reload_settings = reload_settings
+        self.clock = clock
+        self.scheduler = BlockingScheduler(timezone=UTC)
+        self.lock = threading.Lock()
+
+    def cycle(self) -> None:
+        with self.lock:
+            try:
+                result = self.runtime.cycle(self.clock)
+            except Exception as exc:  # noqa: BLE001 - one line per failure; the next cycle runs
+                log_failure(log, "cycle failed", exc)
+                return
+            log.info("%s", result.summary())
+
+    def schedule(self) -> None:
+        self.scheduler.add_job(
+            self.cycle,
+            "interval",
+            seconds=self.runtime.settings.collection.poll_interval.total_seconds(),
+            id=CYCLE_JOB,
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
+
+    def schedule_watchdog(self) -> None:
+        period = watchdog_period()
+        if period is None:
+            return
+        self.scheduler.add_job(
+            sd_notify,
+            "interval",
+            args=["WATCHDOG=1"],
+            seconds=period,
+            id=WATCHDOG_JOB,
+            replace_existing=True,
+        )
+
+    def reload(self) -> None:
+        try:
+            settings = self.reload_settings()
+            runtime = self.make_runtime(settings)
+        except Exception as exc:  # noqa: BLE001 - a refused reload keeps the daemon running
+            log_failure(log, "reload refused, keeping the running settings", exc)
+            return
+        with self.lock:
+            old, self.runtime = self.runtime, runtime
+        old.close()
+        apply_logging(settings)
+        for warning in settings.warnings:
+            log.warning("%s", warning)
+        self.schedule()
+        log.info("settings reloaded")
+
+    def stop(self) -> None:
+        log.info("stopping after the running cycle, if any")
+        sd_notify("STOPPING=1")
+        self.scheduler.shutdown(wait=True)
+
+    def run(self) -> int:
+        def on_stop(_signum: int, _frame: FrameType | None) -> None:
+            threading.Thread(target=self.stop, daemon=True).start()
+
+        def on_hup(_signum: int, _frame: FrameType | None) -> None:
+            threading.Thread(target=self.reload, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+        self.schedule()
+        self.schedule_watchdog()
+        sd_notify("READY=1")
+        log.info(
+            "creditwatch running: a cycle every %s",
+            format_duration(self.runtime.settings.collection.poll_interval),
+        )
+        self.scheduler.start()
+        self.runtime.close()
+        log.info("stopped")
+        return 0

@@ -1,0 +1,74 @@
+"""What `status` shows, read from the ledger alone (it works without the API, and never writes).
+
+The starting balance shown is the one the ledger was booked with, not the shell's settings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from service.domain.money import format_usd
+from service.domain.periods import day_start, month_start
+from service.domain.timefmt import rfc3339, rfc3339_or_none
+from service.domain.usage import BUCKET_SECONDS
+from service.runtime.outlook import balance_in_credits, credit_outlook
+from service.settings import Settings
+from service.store.balance import balance_nanos
+from service.store.ledger_entries import opening_entry
+from service.store.outbox import outbox_counts
+from service.store.tables import CollectionState, UnknownModel
+from service.store.usage_queries import (
+    estimated_spend_nanos,
+    latest_bucket_start,
+    period_spend_nanos,
+)
+
+
+def build_status(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
+    """Everything `status` shows; amounts as decimal strings, times as RFC 3339 or null."""
+    width = settings.collection.bucket_width
+    balance = balance_nanos(session)
+    opening = opening_entry(session)
+    state = session.get(CollectionState, width)
+    latest = latest_bucket_start(session, width)
+    unknown = list(session.scalars(select(UnknownModel).order_by(col(UnknownModel.model))))
+    month = month_start(now)
+    outlook = credit_outlook(session, settings, now)
+    data_until = None
+    if latest is not None and state is not None and state.last_success_at is not None:
+        data_until = min(latest + timedelta(seconds=BUCKET_SECONDS[width]), state.last_success_at)
+    return {
+        "balance_usd": format_usd(balance) if balance is not None else None,
+        "balance_known": balance is not None,
+        "balance_credits": balance_in_credits(balance, settings),
+        "credit_unit_usd": str(settings.ledger.credit_unit_usd),
+        "starting_balance_usd": format_usd(opening.amount_nanos) if opening else None,
+        "starting_balance_at": rfc3339(opening.at) if opening else None,
+        "spend": {
+            "today_usd": format_usd(period_spend_nanos(session, day_start(now), now, width)),
+            "month_to_date_usd": format_usd(period_spend_nanos(session, month, now, width)),
+            "month_to_date_estimated_usd": format_usd(
+                estimated_spend_nanos(session, month, now, width)
+            ),
+        },
+        "budgets": [],
+        "last_collected_at": rfc3339_or_none(state.last_success_at if state else None),
+        "last_attempt_at": rfc3339_or_none(state.last_attempt_at if state else None),
+        "collection_failing_since": rfc3339_or_none(state.failing_since if state else None),
+        "last_error": state.last_error if state else None,
+        "watermark": rfc3339_or_none(state.watermark if state else None),
+        "data_until": rfc3339_or_none(data_until),
+        "unknown_models": [
+            {"model": u.model, "priced_as": u.priced_as, "first_seen_at": rfc3339(u.first_seen_at)}
+            for u in unknown
+        ],
+        "outbox": outbox_counts(session),
+        "credits": outlook["credits"],
+        "forecast": outlook["forecast"],
+        "as_of": rfc3339(now),
+    }

@@ -1,0 +1,169 @@
+"""Database tables (SQLModel). Money is integer nano-USD (1e-9 dollar); times are aware UTC.
+
+Grouping columns of ``usage`` store ``""`` for Anthropic's ``null`` so that the natural key is a
+plain unique constraint on both SQLite and PostgreSQL (SQL treats NULLs as distinct). ``""`` in
+``workspace_id`` is the default workspace and in ``api_key_id`` Console use.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, String, Table, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from service.store.types import UTCDateTime
+
+
+def _utc(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _nanos() -> Any:
+    return Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+def _count() -> Any:
+    return Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class UsageRecord(SQLModel, table=True):
+    """One usage result row at its latest (largest) reading, with its priced and charged cost."""
+
+    __tablename__ = "usage"
+    __table_args__ = (
+        UniqueConstraint(
+            "bucket_start",
+            "bucket_width",
+            "model",
+            "api_key_id",
+            "workspace_id",
+            "service_tier",
+            "context_window",
+            "inference_geo",
+            name="uq_usage_natural_key",
+        ),
+        Index("ix_usage_width_start", "bucket_width", "bucket_start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    bucket_start: datetime = _utc()
+    bucket_width: str = Field(max_length=2)
+    model: str = Field(default="", max_length=200)
+    api_key_id: str = Field(default="", max_length=200)
+    workspace_id: str = Field(default="", max_length=200)
+    service_tier: str = Field(default="", max_length=50)
+    context_window: str = Field(default="", max_length=50)
+    inference_geo: str = Field(default="", max_length=50)
+    uncached_input_tokens: int = _count()
+    cache_creation_5m_tokens: int = _count()
+    cache_creation_1h_tokens: int = _count()
+    cache_read_tokens: int = _count()
+    output_tokens: int = _count()
+    web_search_requests: int = _count()
+    cost_nanos: int = _nanos()
+    charged_nanos: int = _nanos()
+    estimated: bool = Field(default=False)
+    first_seen_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class LedgerEntry(SQLModel, table=True):
+    """A signed change of the credit balance. The balance is the sum of ``amount_nanos``.
+
+    Kinds: ``opening`` and ``purchase`` (lots the operator states; ``expires_at`` overrides the
+    default lifetime), ``usage``, and the walk's derived ``reload`` and ``expiry`` entries.
+
+    ``usage`` entries are per bucket and per booking: the sum of the cost differences of that
+    bucket's rows that were new or grew, so re-reading unchanged data books nothing.
+    """
+
+    __tablename__ = "ledger_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20, index=True)
+    at: datetime = _utc(index=True)
+    amount_nanos: int = _nanos()
+    bucket_width: str | None = Field(default=None, max_length=2)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    expires_at: datetime | None = _utc(nullable=True)
+    created_at: datetime = _utc()
+
+
+class ReloadBlock(SQLModel, table=True):
+    """A simulated auto-reload that the monthly limit shrank or blocked (derived by the walk)."""
+
+    __tablename__ = "reload_block"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc(index=True)
+    wanted_nanos: int = _nanos()
+    granted_nanos: int = _nanos()
+    created_at: datetime = _utc()
+
+
+class StoredSetting(SQLModel, table=True):
+    """Settings the ledger was last booked under (e.g. the auto-reload terms), as JSON."""
+
+    __tablename__ = "stored_setting"
+
+    name: str = Field(primary_key=True, max_length=100)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = _utc()
+
+
+class CollectionState(SQLModel, table=True):
+    """Where collection stands for one bucket width: the watermark and the latest outcome."""
+
+    __tablename__ = "collection_state"
+
+    bucket_width: str = Field(primary_key=True, max_length=2)
+    collected_from: datetime | None = _utc(nullable=True)
+    watermark: datetime | None = _utc(nullable=True)
+    last_success_at: datetime | None = _utc(nullable=True)
+    last_attempt_at: datetime | None = _utc(nullable=True)
+    failing_since: datetime | None = _utc(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class UnknownModel(SQLModel, table=True):
+    """A model id the price book did not know, kept so rules can alert on it."""
+
+    __tablename__ = "unknown_model"
+
+    model: str = Field(primary_key=True, max_length=200)
+    priced_as: str = Field(default="", max_length=200)
+    first_seen_at: datetime = _utc()
+    last_seen_at: datetime = _utc()
+
+
+class EntityName(SQLModel, table=True):
+    """Display names of API keys and workspaces, refreshed from the Admin API."""
+
+    __tablename__ = "entity_name"
+
+    kind: str = Field(primary_key=True, max_length=20)
+    id: str = Field(primary_key=True, max_length=200)
+    name: str = Field(sa_column=Column(String(500), nullable=False))
+    updated_at: datetime = _utc()
+
+
+class OutboxAlert(SQLModel, table=True):
+    """An alert waiting for, or done with, delivery. Rows first, sends second."""
+
+    __tablename__ = "alert_outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(max_length=500, unique=True)
+    state: str = Field(default="pending", max_length=20, index=True)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    attempts: int = Field(default=0)
+    created_at: datetime = _utc()
+    next_attempt_at: datetime | None = _utc(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+# The Core tables, for bulk statements that bypass the ORM.
+USAGE: Table = SQLModel.metadata.tables[UsageRecord.__tablename__]
+LEDGER: Table = SQLModel.metadata.tables[LedgerEntry.__tablename__]

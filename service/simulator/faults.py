@@ -1,7 +1,8 @@
 """Scriptable failures of the simulated API, consumed in order by the requests they match.
 
 Each authenticated request takes at most one fault: the first queued one whose ``path_prefix``
-the request path starts with. A fault with ``times=None`` never runs out (until ``clear()``).
+the request path starts with. A fault with ``times=None`` never runs out (until ``clear()``);
+one with ``after=N`` lets the first N matching requests through untouched.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Fault:
     malformed: MalformedKind | None = None
     delay: float | None = None
     stuck_cursor: bool = False
+    after: int = 0
 
 
 class Faults:
@@ -72,9 +74,14 @@ class Faults:
         path_prefix: str = _ANY,
         retry_after: str | None = None,
         body: str | None = None,
+        after: int = 0,
     ) -> None:
-        """Answer with ``status`` and Anthropic's error JSON for it (or ``body`` verbatim)."""
-        self._push(Fault(path_prefix, times, status=status, retry_after=retry_after, body=body))
+        """Answer with ``status`` and Anthropic's error JSON for it (or ``body`` verbatim).
+
+        ``after`` lets that many matching requests through first (a failure mid-backfill).
+        """
+        fault = Fault(path_prefix, times, status=status, retry_after=retry_after, body=body)
+        self._push(replace(fault, after=after))
 
     def add_malformed(
         self, kind: MalformedKind, *, times: int | None = 1, path_prefix: str = _REPORTS
@@ -109,6 +116,9 @@ class Faults:
             for position, fault in enumerate(self._queue):
                 if not path.startswith(fault.path_prefix):
                     continue
+                if fault.after > 0:
+                    self._queue[position] = replace(fault, after=fault.after - 1)
+                    return None
                 if fault.times is not None:
                     if fault.times <= 1:
                         del self._queue[position]
@@ -120,6 +130,8 @@ class Faults:
     def _push(self, fault: Fault) -> None:
         if fault.times is not None and fault.times < 1:
             raise ValueError("times must be at least 1 (or None for forever)")
+        if fault.after < 0:
+            raise ValueError("after must not be negative")
         with self._lock:
             self._queue.append(fault)
 

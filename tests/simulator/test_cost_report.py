@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
-
-from .conftest import ADMIN_KEY, ALL_DIMENSIONS, COST, START, USAGE, Params, get_json, group_by
+from tests.helpers import ADMIN_KEY, ALL_DIMENSIONS, COST, START, USAGE, Params, get_json, group_by
 
 MODELS = ("claude-sonnet-4-20250514", "claude-haiku-4-5-20251001", "claude-opus-4-6")
 DAY: Params = [("starting_at", "2025-08-05T00:00:00Z"), ("ending_at", "2025-08-06T00:00:00Z")]

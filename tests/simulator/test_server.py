@@ -11,10 +11,9 @@ import httpx
 import pytest
 
 from service.simulator import ManualClock, SimulatorServer, Workload
+from tests.helpers import ADMIN_KEY, FORBIDDEN_KEY, USAGE, Params, get_json
 
-from .conftest import ADMIN_KEY, FORBIDDEN_KEY, USAGE, Params, get_json
-
-EXAMPLES = Path("/work/shared/anthropic-examples")
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "anthropic-examples"
 QUERY: Params = [("starting_at", "2025-08-01T00:00:00Z")]
 
 

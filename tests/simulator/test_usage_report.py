@@ -11,9 +11,17 @@ import httpx
 import pytest
 
 from service.simulator import ManualClock, Workload
-
-from .conftest import ALL_DIMENSIONS, COST, USAGE, Params, all_pages, counters, get_json, group_by
-from .conftest import total as total_of
+from tests.helpers import (
+    ALL_DIMENSIONS,
+    COST,
+    USAGE,
+    Params,
+    all_pages,
+    counters,
+    get_json,
+    group_by,
+)
+from tests.helpers import total as total_of
 
 DAY_PARAMS: Params = [
     ("starting_at", "2025-08-05T00:00:00Z"),

@@ -251,7 +251,7 @@ def test_misspelt_secret_variable_is_not_echoed() -> None:
 
 def test_env_example_documents_every_variable() -> None:
     """.env.example names every variable this version reads or reserves."""
-    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
     for name in sorted(KNOWN_VARIABLES | RESERVED_VARIABLES):
         assert name in example, name
 

@@ -25,7 +25,7 @@ ADMIN_KEY = "sk-ant-admin01-SECRETtestkey-0123456789abcdef"
 BASE_URL = "https://api.anthropic.test"
 START = datetime(2025, 8, 1, tzinfo=UTC)
 
-# Verbatim copies of /work/shared/anthropic-examples (Anthropic's API reference, 2025 and 2026),
+# Verbatim copies of tests/data/anthropic-examples (Anthropic's API reference, 2025 and 2026),
 # embedded so that the tests need nothing outside the repository.
 USAGE_2025 = """{
   "data": [

@@ -312,32 +312,20 @@ def test_engine_factory_accepts_plain_postgresql_urls() -> None:
     engine.dispose()
 
 
-def test_failure_halfway_through_a_backfill_keeps_the_finished_chunks(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failure_halfway_through_a_backfill_keeps_the_finished_chunks(db_url: str) -> None:
     """A month backfill failing in its third chunk keeps two; the next run resumes after them."""
     clock = ManualClock(datetime(2026, 11, 25, 6, tzinfo=UTC))
     spec = WorkloadSpec(seed=4, start=MONTH, n_keys=1, n_workspaces=1)
     usage_path = "/v1/organizations/usage_report"
     with SimulatorServer(Workload(spec), admin_key=KEY, clock=clock) as sim:
         settings = make_settings(sim, db_url, CREDITWATCH_STARTING_BALANCE_AT=MONTH.isoformat())
-        take = sim.faults.take
-        seen = {"usage": 0}
-
-        def fail_from_third_chunk(path: str) -> Any:
-            if path.startswith(usage_path):
-                seen["usage"] += 1
-                if seen["usage"] == 3:
-                    sim.faults.add(status=500, times=None, path_prefix=usage_path)
-            return take(path)
-
+        # The third chunk's request and every retry of it fail.
+        sim.faults.add(status=500, times=None, path_prefix=usage_path, after=2)
         with Runtime(settings, retry=FAST_RETRY) as runtime:
-            monkeypatch.setattr(sim.faults, "take", fail_from_third_chunk)
             with pytest.raises(AdminAPIError):
                 runtime.cycle(clock)
             partial = snapshot(runtime.engine)
             assert partial["watermark"] == MONTH + timedelta(days=14)
-            monkeypatch.setattr(sim.faults, "take", take)
             sim.faults.clear()
             resumed = runtime.cycle(clock)
             done = snapshot(runtime.engine)

@@ -17,7 +17,7 @@ from service.domain.usage import TokenCounts, UsageKey
 from service.errors import PriceBookError
 from service.pricing import PriceBook
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 AUG_2025 = datetime(2025, 8, 1, tzinfo=UTC)
 JAN_2026 = datetime(2026, 1, 1, tzinfo=UTC)
 ONE_MILLION_EACH = TokenCounts(1_000_000, 1_000_000, 1_000_000, 1_000_000, 1_000_000, 0)

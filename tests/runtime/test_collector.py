@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from service.admin_api.retry import RetryPolicy
 from service.domain.money import usd_to_nanos
 from service.domain.periods import floor_to_bucket
+from service.domain.usage import BucketWidth, UsageRow
 from service.errors import AdminAPIAuthError, AdminAPIError
+from service.runtime.collector import UsageSource, collect
 from service.runtime.cycle import Runtime
 from service.settings import Settings, load_settings
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
@@ -356,3 +359,91 @@ def test_moving_the_starting_balance_earlier_collects_what_was_never_fetched(
             assert usage_queries.charged_total_nanos(session) == usage_queries.period_spend_nanos(
                 session, MONTH, clock(), "1h"
             )
+
+
+FAILING_INSERT = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_usage BEFORE INSERT ON usage "
+        "BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_usage() RETURNS trigger AS $$ BEGIN "
+        "RAISE EXCEPTION 'disk quota exceeded'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_usage BEFORE INSERT ON usage "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_usage()",
+    ],
+}
+
+
+def test_a_database_failure_while_booking_is_a_collection_failure(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock
+) -> None:
+    """The database refusing the booking is recorded like an API outage, and clears after."""
+    settings = make_settings(simulator, db_url)
+    with Runtime(settings, retry=FAST_RETRY) as runtime:
+        dialect = runtime.engine.dialect.name
+        with runtime.engine.begin() as connection:
+            for statement in FAILING_INSERT[dialect]:
+                connection.exec_driver_sql(statement)
+        with pytest.raises(DBAPIError):
+            runtime.cycle(clock)
+        with transaction(runtime.engine) as session:
+            state = session.get(CollectionState, "1h")
+            assert state is not None
+            assert state.failing_since == NOW
+            assert state.last_success_at is None
+            assert state.last_error is not None
+            assert state.last_error.startswith("database error:")
+            assert "disk quota exceeded" in state.last_error
+            assert _count(session, tables.USAGE) == 0
+        with runtime.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "DROP TRIGGER refuse_usage" + (" ON usage" if dialect == "postgresql" else "")
+            )
+        runtime.cycle(clock)
+        with transaction(runtime.engine) as session:
+            state = session.get(CollectionState, "1h")
+            assert state is not None
+            assert (state.failing_since, state.last_error) == (None, None)
+            assert state.last_success_at == NOW
+
+
+class MovesTheOpening:
+    """An Admin API client beside which another process moves the starting balance."""
+
+    def __init__(self, client: UsageSource, engine: Engine, moved_to: datetime) -> None:
+        self.client, self.engine, self.moved_to = client, engine, moved_to
+
+    def usage(
+        self, starting_at: datetime, ending_at: datetime | None = None, *, bucket_width: BucketWidth
+    ) -> list[UsageRow]:
+        rows = self.client.usage(starting_at, ending_at, bucket_width=bucket_width)
+        with transaction(self.engine) as session:  # `once` with other settings, meanwhile
+            balance.ensure_opening(session, usd_to_nanos(Decimal(1000)), self.moved_to, NOW)
+        return rows
+
+    def api_key_names(self) -> dict[str, str]:
+        return self.client.api_key_names()
+
+    def workspace_names(self) -> dict[str, str]:
+        return self.client.workspace_names()
+
+    def organization_name(self) -> str:
+        return self.client.organization_name()
+
+
+def test_booking_charges_by_the_opening_stored_in_its_transaction(
+    simulator: SimulatorServer, db_url: str, clock: ManualClock
+) -> None:
+    """A starting balance moved by another process mid-cycle decides what this booking charges."""
+    settings = make_settings(simulator, db_url)  # starting balance at 2026-11-02T00:00Z
+    moved_to = datetime(2026, 11, 3, tzinfo=UTC)
+    with Runtime(settings, retry=FAST_RETRY) as runtime:
+        source = MovesTheOpening(runtime.client, runtime.engine, moved_to)
+        collect(runtime.engine, source, runtime.book, settings, clock)
+        with transaction(runtime.engine) as session:
+            charged = usage_queries.charged_total_nanos(session)
+            since_moved = usage_queries.period_spend_nanos(session, moved_to, NOW, "1h")
+            opening = balance.balance_nanos(session)
+    assert charged == since_moved > 0
+    assert opening == usd_to_nanos(Decimal(1000)) - since_moved

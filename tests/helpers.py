@@ -6,7 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 
+from service.admin_api.retry import RetryPolicy
+from service.commands.main import main
 from service.domain.usage import TokenCounts, UsageKey
 from service.store.usage_booking import PricedCost
 
@@ -96,3 +99,31 @@ def total(results: list[dict[str, Any]]) -> tuple[int, ...]:
         for i, value in enumerate(counters(result)):
             sums[i] += value
     return tuple(sums)
+
+
+# The commands, run in-process with an injected clock and retry policy.
+
+CLI_KEY = "sk-ant-admin01-cli-test-key-abcdefghijklmnop"
+CLI_NOW = datetime(2026, 11, 10, 15, 20, tzinfo=UTC)
+CLI_RETRY = RetryPolicy(max_retries=1, base_delay=0.001, max_delay=0.001)
+
+
+def run_cli(
+    capsys: pytest.CaptureFixture[str],
+    *args: str,
+    now: datetime = CLI_NOW,
+    retry: RetryPolicy = CLI_RETRY,
+    transport: httpx.BaseTransport | None = None,
+) -> tuple[int, str, str]:
+    """`creditwatch ARGS` in this process at ``now``; returns (exit status, stdout, stderr)."""
+    try:
+        code = main(list(args), clock=lambda: now, retry=retry, transport=transport)
+    except SystemExit as exit_:  # argparse rejects bad arguments this way
+        code = int(exit_.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def exploding(request: httpx.Request) -> httpx.Response:
+    """A transport failing in a way nothing anticipates (a bug, not an outage)."""
+    raise RuntimeError(f"boom while asking {request.url.path} with {CLI_KEY}")

@@ -95,13 +95,14 @@ def read_env_file(path: Path | None, *, explicit: bool) -> dict[str, str]:
     """
     if path is None:
         return {}
-    if not path.exists():
-        if explicit:
-            raise _env_file_error(path, "does not exist")
-        return {}
     try:
         data = path.read_bytes()
+    except FileNotFoundError:
+        if explicit:
+            raise _env_file_error(path, "does not exist") from None
+        return {}
     except OSError as exc:
+        # PermissionError here is what systemd's DynamicUser= meets with a root-only file.
         reason = exc.strerror or type(exc).__name__
         raise _env_file_error(path, f"cannot be read ({reason})") from None
     try:

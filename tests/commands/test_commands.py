@@ -3,70 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from service.admin_api.retry import RetryPolicy
-from service.commands.main import main
-from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
-
-KEY = "sk-ant-admin01-cli-test-key-abcdefghijklmnop"
-NOW = datetime(2026, 11, 10, 15, 20, tzinfo=UTC)
-
-
-@pytest.fixture
-def simulator() -> Iterator[SimulatorServer]:
-    spec = WorkloadSpec(seed=5, start=datetime(2026, 10, 25, tzinfo=UTC), n_keys=4)
-    with SimulatorServer(Workload(spec), admin_key=KEY, clock=ManualClock(NOW)) as server:
-        yield server
-
-
-@pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, simulator: SimulatorServer, db_url: str
-) -> Path:
-    """A working directory with a .env pointing at the simulator and a fresh database."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("ANTHROPIC_ADMIN_KEY", "CREDITWATCH_DATABASE_URL", "ANTHROPIC_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    (tmp_path / ".env").write_text(
-        f"ANTHROPIC_ADMIN_KEY={KEY}\n"
-        f"ANTHROPIC_BASE_URL={simulator.base_url}\n"
-        f"CREDITWATCH_DATABASE_URL={db_url}\n"
-        "CREDITWATCH_STARTING_BALANCE=5000\n"
-        "CREDITWATCH_STARTING_BALANCE_AT=2026-11-05T00:00:00Z\n"
-        "CREDITWATCH_LOG_LEVEL=DEBUG\n"
-    )
-    return tmp_path
-
-
-FAST_RETRY = RetryPolicy(max_retries=1, base_delay=0.001, max_delay=0.001)
-
-
-def run(
-    capsys: pytest.CaptureFixture[str], *args: str, retry: RetryPolicy = FAST_RETRY
-) -> tuple[int, str, str]:
-    """`creditwatch ARGS` in this process at NOW; returns (exit status, stdout, stderr)."""
-    try:
-        code = main(list(args), clock=lambda: NOW, retry=retry)
-    except SystemExit as exit_:  # argparse rejects bad arguments this way
-        code = int(exit_.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from service.simulator import SimulatorServer
+from tests.helpers import CLI_KEY, run_cli
 
 
 def test_once_then_status_json_has_the_contract_fields(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`once` books the month; `status --json` shows balance, budgets, collection and outbox."""
-    code, out, err = run(capsys, "once")
+    code, out, err = run_cli(capsys, "once")
     assert code == 0, err
     assert "collected 2026-11-01T00:00Z" in out
-    code, out, _ = run(capsys, "status", "--json")
+    code, out, _ = run_cli(capsys, "status", "--json")
     assert code == 0
     status = json.loads(out)
     assert isinstance(status["balance_usd"], str)
@@ -76,26 +30,26 @@ def test_once_then_status_json_has_the_contract_fields(
     assert status["outbox"] == {"pending": 0, "sending": 0, "sent": 0, "failed": 0}
     month = Decimal(status["spend"]["month_to_date_usd"])
     assert month > Decimal(5000) - Decimal(status["balance_usd"]), "pre-balance usage is spend too"
-    assert KEY not in out + err
+    assert CLI_KEY not in out + err
 
 
 def test_status_and_report_work_without_the_api(
     env: Path, capsys: pytest.CaptureFixture[str], simulator: SimulatorServer
 ) -> None:
     """After a cycle, status and report answer from the ledger even when the API is gone."""
-    assert run(capsys, "once")[0] == 0
+    assert run_cli(capsys, "once")[0] == 0
     simulator.stop()
-    code, out, _ = run(capsys, "status")
+    code, out, _ = run_cli(capsys, "status")
     assert code == 0
     assert "Balance            $" in out
     for by in ("model", "api_key", "workspace", "day"):
-        code, out, _ = run(capsys, "report", "--by", by, "--json")
+        code, out, _ = run_cli(capsys, "report", "--by", by, "--json")
         assert code == 0
         report = json.loads(out)
         assert report["rows"]
         total = sum(Decimal(r["cost_usd"]) for r in report["rows"])
         assert total == Decimal(report["total"]["cost_usd"])
-    code, out, _ = run(capsys, "report", "--by", "day", "--since", "2026-11-09")
+    code, out, _ = run_cli(capsys, "report", "--by", "day", "--since", "2026-11-09")
     assert code == 0
     assert "2026-11-09" in out
     assert "2026-11-08" not in out
@@ -105,24 +59,24 @@ def test_report_totals_match_status_month_spend(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The report's total for the month equals status's month-to-date spend."""
-    run(capsys, "once")
-    status = json.loads(run(capsys, "status", "--json")[1])
-    report = json.loads(run(capsys, "report", "--json")[1])
+    run_cli(capsys, "once")
+    status = json.loads(run_cli(capsys, "status", "--json")[1])
+    report = json.loads(run_cli(capsys, "report", "--json")[1])
     assert report["total"]["cost_usd"] == status["spend"]["month_to_date_usd"]
 
 
 def test_credits_add_and_list(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A purchase raises the balance by exactly its amount and is listed."""
-    run(capsys, "once")
-    before = Decimal(json.loads(run(capsys, "status", "--json")[1])["balance_usd"])
-    code, out, _ = run(
+    run_cli(capsys, "once")
+    before = Decimal(json.loads(run_cli(capsys, "status", "--json")[1])["balance_usd"])
+    code, out, _ = run_cli(
         capsys, "credits", "add", "125.50", "--at", "2026-11-08T09:00:00Z", "--note", "invoice 42"
     )
     assert code == 0
     assert "$125.50" in out
-    after = Decimal(json.loads(run(capsys, "status", "--json")[1])["balance_usd"])
+    after = Decimal(json.loads(run_cli(capsys, "status", "--json")[1])["balance_usd"])
     assert after - before == Decimal("125.50")
-    listed = json.loads(run(capsys, "credits", "list", "--json")[1])
+    listed = json.loads(run_cli(capsys, "credits", "list", "--json")[1])
     assert [(e["kind"], e["amount_usd"], e["note"]) for e in listed] == [
         ("opening", "5000.00", ""),
         ("purchase", "125.50", "invoice 42"),
@@ -132,7 +86,7 @@ def test_credits_add_and_list(env: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert purchase["expires_at"] == "2027-11-08T09:00:00Z"
     opening = listed[0]
     assert Decimal(opening["remaining_usd"]) == before
-    code, _, _ = run(
+    code, _, _ = run_cli(
         capsys,
         "credits",
         "add",
@@ -145,7 +99,7 @@ def test_credits_add_and_list(env: Path, capsys: pytest.CaptureFixture[str]) -> 
         "promo",
     )
     assert code == 0
-    promo = json.loads(run(capsys, "credits", "list", "--json")[1])[-1]
+    promo = json.loads(run_cli(capsys, "credits", "list", "--json")[1])[-1]
     assert (promo["note"], promo["expires_at"]) == ("promo", "2026-12-31T00:00:00Z")
 
 
@@ -160,7 +114,7 @@ def test_credits_add_refusals_are_one_line(
     env: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
 ) -> None:
     """A purchase that would double-count, or is dated in the future, is refused with a reason."""
-    code, _, err = run(capsys, *args)
+    code, _, err = run_cli(capsys, *args)
     assert code in (1, 2)
     last = err.strip().splitlines()[-1]
     assert last.startswith("creditwatch: ")
@@ -175,6 +129,12 @@ def test_credits_add_refusals_are_one_line(
         (("credits", "add", "1e12"), "more than the ledger holds"),
         (("report", "--since", "garbage"), "not a date or an RFC 3339 time"),
         (("credits", "add", "5", "--at", "noon"), "not a date or an RFC 3339 time"),
+        (("credits", "add", "1e999999"), "more than the ledger holds"),
+        (("credits", "add", "5", "--at", "1970-01-01"), "outside the years 2000 to 2100"),
+        (("credits", "add", "5", "--expires-at", "9999-12-31"), "outside the years 2000 to 2100"),
+        (("report", "--until", "2150-01-01T00:00:00Z"), "outside the years 2000 to 2100"),
+        (("demo", "--cycles", "99999999999"), "not between 0 and 1000000"),
+        (("demo", "--interval", "1e308"), "not between 0.1 and 86400"),
     ],
 )
 def test_bad_arguments_are_usage_errors_that_write_nothing(
@@ -185,7 +145,7 @@ def test_bad_arguments_are_usage_errors_that_write_nothing(
     message: str,
 ) -> None:
     """A bad argument exits 2 with argparse's usage line, before the database is touched."""
-    code, _, err = run(capsys, *args)
+    code, _, err = run_cli(capsys, *args)
     assert code == 2
     assert message in err
     if db_url.startswith("sqlite:///"):
@@ -194,7 +154,7 @@ def test_bad_arguments_are_usage_errors_that_write_nothing(
 
 def test_report_since_after_until_is_refused(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An empty window is a mistake worth saying, not an empty table."""
-    code, _, err = run(capsys, "report", "--since", "2026-11-09", "--until", "2026-11-08")
+    code, _, err = run_cli(capsys, "report", "--since", "2026-11-09", "--until", "2026-11-08")
     assert code == 2
     assert "is not before --until" in err
 
@@ -203,8 +163,8 @@ def test_reading_commands_do_not_rewrite_the_ledger(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """status/report/credits list with a different environment leave the balance as it was."""
-    assert run(capsys, "once")[0] == 0
-    before = json.loads(run(capsys, "status", "--json")[1])["balance_usd"]
+    assert run_cli(capsys, "once")[0] == 0
+    before = json.loads(run_cli(capsys, "status", "--json")[1])["balance_usd"]
     (env / ".env").write_text(
         "\n".join(
             line
@@ -213,10 +173,10 @@ def test_reading_commands_do_not_rewrite_the_ledger(
         )
     )
     for args in (("status",), ("report",), ("credits", "list")):
-        assert run(capsys, *args)[0] == 0
+        assert run_cli(capsys, *args)[0] == 0
     monkeypatch.setenv("CREDITWATCH_STARTING_BALANCE", "5000")
     monkeypatch.setenv("CREDITWATCH_STARTING_BALANCE_AT", "2026-11-05T00:00:00Z")
-    assert json.loads(run(capsys, "status", "--json")[1])["balance_usd"] == before
+    assert json.loads(run_cli(capsys, "status", "--json")[1])["balance_usd"] == before
 
 
 def test_unreachable_database_is_one_line(
@@ -224,11 +184,11 @@ def test_unreachable_database_is_one_line(
 ) -> None:
     """A database that is down gives one line, not a driver traceback, and no password."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", KEY)
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", CLI_KEY)
     monkeypatch.setenv(
         "CREDITWATCH_DATABASE_URL", "postgresql+psycopg://cw:s3cretpass@127.0.0.1:9/cw"
     )
-    code, out, err = run(capsys, "status")
+    code, out, err = run_cli(capsys, "status")
     assert code == 1
     assert err.startswith("creditwatch: database error:")
     assert len(err.strip().splitlines()) == 1
@@ -241,7 +201,7 @@ def test_once_with_a_wrong_key_fails_in_one_line_without_the_key(
     """401: exit 1, one line naming ANTHROPIC_ADMIN_KEY, and the key is nowhere in the output."""
     wrong = "sk-ant-admin01-wrong-0000000000000000"
     monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", wrong)
-    code, out, err = run(capsys, "once")
+    code, out, err = run_cli(capsys, "once")
     assert code == 1
     last = err.strip().splitlines()[-1]
     assert last.startswith("creditwatch: collection failed")
@@ -255,7 +215,7 @@ def test_once_when_the_api_is_unreachable_fails_cleanly(
 ) -> None:
     """A connection refused after retries exits 1 with a one-line reason, no traceback."""
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
-    code, _, err = run(capsys, "once")
+    code, _, err = run_cli(capsys, "once")
     assert code == 1
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("creditwatch: collection failed")
@@ -263,16 +223,16 @@ def test_once_when_the_api_is_unreachable_fails_cleanly(
 
 def test_debug_logs_never_contain_the_key(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Even at DEBUG, with httpx and httpcore loaded, the admin key never reaches stderr."""
-    code, out, err = run(capsys, "once")
+    code, out, err = run_cli(capsys, "once")
     assert code == 0
-    assert KEY not in out + err
-    assert KEY[8:24] not in out + err
+    assert CLI_KEY not in out + err
+    assert CLI_KEY[8:24] not in out + err
 
 
 def test_db_upgrade(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`db upgrade` migrates and says so; a second run is a no-op."""
-    assert run(capsys, "db", "upgrade")[:2] == (0, "database is at the newest schema\n")
-    assert run(capsys, "db", "upgrade")[0] == 0
+    assert run_cli(capsys, "db", "upgrade")[:2] == (0, "database is at the newest schema\n")
+    assert run_cli(capsys, "db", "upgrade")[0] == 0
 
 
 def test_demo_runs_end_to_end(
@@ -280,7 +240,7 @@ def test_demo_runs_end_to_end(
 ) -> None:
     """`creditwatch demo` needs no account: simulator, SQLite, cycles, a breakdown."""
     monkeypatch.chdir(tmp_path)
-    code, out, _ = run(capsys, "demo", "--cycles", "2", "--interval", "0.2")
+    code, out, _ = run_cli(capsys, "demo", "--cycles", "2", "--interval", "0.2")
     assert code == 0
     assert "[cycle 1] collected" in out
     assert "[cycle 2] collected" in out
@@ -292,10 +252,10 @@ def test_reading_with_another_bucket_width_reads_the_stored_one(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A shell with CREDITWATCH_BUCKET_WIDTH=1d still reads the 1h ledger it finds."""
-    assert run(capsys, "once")[0] == 0
-    hourly = json.loads(run(capsys, "status", "--json")[1])
+    assert run_cli(capsys, "once")[0] == 0
+    hourly = json.loads(run_cli(capsys, "status", "--json")[1])
     monkeypatch.setenv("CREDITWATCH_BUCKET_WIDTH", "1d")
-    daily = json.loads(run(capsys, "status", "--json")[1])
+    daily = json.loads(run_cli(capsys, "status", "--json")[1])
     assert daily["balance_usd"] == hourly["balance_usd"]
     assert daily["spend"] == hourly["spend"]
     assert daily["credits"]["lots"] == hourly["credits"]["lots"]
@@ -306,10 +266,59 @@ def test_reading_a_ledger_that_does_not_exist_says_so(
 ) -> None:
     """status on a SQLite path with no file answers with a hint, not an empty ledger."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", KEY)
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", CLI_KEY)
     monkeypatch.setenv("CREDITWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'typo.db'}")
     for args in (("status",), ("report",), ("credits", "list"), ("simulate",)):
-        code, _, err = run(capsys, *args)
+        code, _, err = run_cli(capsys, *args)
         assert code == 1
         assert "run `creditwatch once` first" in err
     assert not (tmp_path / "typo.db").exists()
+
+
+def test_adjacent_reports_never_count_a_bucket_twice(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """[a, b) and [b, c) add up to [a, c) even when b falls inside an hourly bucket."""
+    assert run_cli(capsys, "once")[0] == 0
+
+    def total(since: str, until: str) -> Decimal:
+        code, out, err = run_cli(capsys, "report", "--since", since, "--until", until, "--json")
+        assert code == 0, err
+        return Decimal(json.loads(out)["total"]["cost_usd"])
+
+    a, b, c = "2026-11-06T00:00:00Z", "2026-11-07T10:30:00Z", "2026-11-09T00:00:00Z"
+    first, second, whole = total(a, b), total(b, c), total(a, c)
+    assert first > 0
+    assert second > 0
+    assert first + second == whole
+
+
+def test_the_demo_on_the_first_hours_of_a_month_says_the_burn_rate_is_not_known(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With less than a day of history the demo says so instead of printing 'burn n/a/h'."""
+    monkeypatch.chdir(tmp_path)
+    early = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+    code, out, _ = run_cli(capsys, "demo", "--cycles", "1", "--interval", "0.2", now=early)
+    assert code == 0
+    assert "burn rate: not enough history yet" in out
+    assert "n/a/h" not in out
+
+
+def test_a_future_starting_balance_time_stops_every_command(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A balance stated for a moment that has not come is exit 78, not a zero runway."""
+    monkeypatch.setenv("CREDITWATCH_STARTING_BALANCE_AT", "2026-11-10T16:00:00Z")
+    for args in (("once",), ("status",), ("check-config",)):
+        code, out, err = run_cli(capsys, *args)
+        assert code == 78
+        assert (
+            err.strip()
+            .splitlines()[-1]
+            .startswith(
+                "creditwatch: configuration error: CREDITWATCH_STARTING_BALANCE_AT: "
+                "'2026-11-10T16:00:00Z' is in the future"
+            )
+        )
+        assert out == ""

@@ -1,8 +1,9 @@
-"""The daemon as systemd runs it: READY/WATCHDOG, scheduled cycles, SIGHUP reload, SIGTERM."""
+"""The daemon as systemd runs it (READY, WATCHDOG, SIGHUP, SIGTERM), and its failure policy."""
 
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import signal
 import socket
@@ -15,9 +16,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
+import httpx
 import pytest
 
+from service.errors import ConfigError
+from service.runtime.cycle import Runtime
+from service.runtime.daemon import Daemon
+from service.runtime.logs import MaskingJsonFormatter
+from service.settings import Settings, load_settings
 from service.simulator import SimulatorServer, Workload, WorkloadSpec
+from tests.helpers import CLI_KEY, CLI_NOW, exploding
 
 KEY = "sk-ant-admin01-daemon-test-key-0123456789"
 WAIT = 60.0
@@ -122,3 +130,78 @@ def test_daemon_lifecycle(simulator: SimulatorServer, tmp_path: Path) -> None:
                 process.wait()
             process.stderr.close()
     assert KEY not in "".join(logs.seen)
+
+
+@pytest.fixture
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def settings_at(tmp_path: Path, **extra: str) -> Settings:
+    env = {
+        "ANTHROPIC_ADMIN_KEY": CLI_KEY,
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
+        "CREDITWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'daemon.db'}",
+        **extra,
+    }
+    return load_settings(env, None, now=CLI_NOW)
+
+
+def test_a_failing_cycle_in_the_daemon_is_one_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The scheduler's job never raises: an unexpected error is one ERROR line, then it runs on."""
+
+    def make_runtime(settings: Settings) -> Runtime:
+        return Runtime(settings, transport=httpx.MockTransport(exploding))
+
+    daemon = Daemon(settings_at(tmp_path), lambda: settings_at(tmp_path), make_runtime=make_runtime)
+    caplog.set_level(logging.INFO)
+    daemon.cycle()
+    daemon.cycle()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2
+    assert errors[0].getMessage().startswith("cycle failed: unexpected error RuntimeError: boom")
+    assert errors[0].exc_info is None, "the traceback is logged at DEBUG, not with the error"
+    daemon.runtime.close()
+
+
+def test_a_refused_reload_keeps_the_running_settings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bad edit on SIGHUP logs 'reload refused' with the reason; the old runtime stays."""
+
+    def bad_settings() -> Settings:
+        raise ConfigError("CREDITWATCH_LOOKBACK", "'forever' is not a duration", "3h")
+
+    daemon = Daemon(settings_at(tmp_path), bad_settings)
+    running = daemon.runtime
+    caplog.set_level(logging.INFO)
+    daemon.reload()
+    assert daemon.runtime is running
+    refused = [r.getMessage() for r in caplog.records if "reload refused" in r.getMessage()]
+    assert refused == [
+        "reload refused, keeping the running settings: configuration error: "
+        "CREDITWATCH_LOOKBACK: 'forever' is not a duration (example: CREDITWATCH_LOOKBACK=3h)"
+    ]
+    daemon.runtime.close()
+
+
+@pytest.mark.usefixtures("_restore_logging")
+def test_a_reload_applies_the_new_log_format_and_secrets(tmp_path: Path) -> None:
+    """SIGHUP re-applies logging: a switch to JSON and a new secret take effect at once."""
+    daemon = Daemon(
+        settings_at(tmp_path),
+        lambda: settings_at(tmp_path, CREDITWATCH_LOG_FORMAT="json", CREDITWATCH_LOG_LEVEL="DEBUG"),
+    )
+    daemon.reload()
+    root = logging.getLogger()
+    assert root.level == logging.DEBUG
+    (handler,) = root.handlers
+    assert isinstance(handler.formatter, MaskingJsonFormatter)
+    assert CLI_KEY in handler.formatter.mask.secrets
+    daemon.runtime.close()

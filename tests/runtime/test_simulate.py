@@ -230,3 +230,36 @@ def test_simulate_command_prints_scenarios_side_by_side(
     payload = json.loads(capsys.readouterr().out)
     assert [s["scenario"] for s in payload["scenarios"]] == ["current", "scenario 1", "scenario 2"]
     assert payload["scenarios"][2]["final_balance_usd"] == "260.00"
+
+
+@pytest.mark.parametrize("opening", [None, T0 + 2 * H], ids=["no opening", "before the opening"])
+def test_starting_balance_given_once_starts_the_current_column_too(
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    opening: datetime | None,
+) -> None:
+    """With no balance known at --since, --starting-balance B replays the current settings."""
+    rows = [
+        UsageRow(
+            UsageKey(T0 + i * H, "1h", "m", "k", None, "standard", "0-200k", "global"),
+            TokenCounts(uncached_input_tokens=10 * 10**6),
+        )
+        for i in range(4)
+    ]
+    with transaction(engine) as session:
+        if opening is not None:
+            balance.ensure_opening(session, 100 * USD, opening, T0)
+        usage_booking.book_usage(session, rows, flat_price, now=T0)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-simulate-test")
+    monkeypatch.setenv("CREDITWATCH_DATABASE_URL", db_url)
+    flags = ["--since", T0.isoformat(), "--starting-balance", "25", "--json"]
+    assert main(["simulate", *flags], clock=lambda: T0 + 4 * H) == 0
+    current = json.loads(capsys.readouterr().out)["scenarios"][0]
+    assert current["scenario"] == "current"
+    assert current["starting_balance_usd"] == "25.00"
+    assert current["final_balance_usd"] == "-15.00"
+    assert current["first_zero_at"] == "2026-11-02T02:00:00Z"

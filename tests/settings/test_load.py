@@ -16,6 +16,7 @@ from service.settings import describe, load_settings
 from service.settings.environment import KNOWN_VARIABLES, RESERVED_VARIABLES
 
 KEY = "sk-ant-admin01-abcdefghijklmnopqrstuvwxyz"
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 BASE = {"ANTHROPIC_ADMIN_KEY": KEY}
 
 
@@ -222,6 +223,49 @@ def test_starting_balance_parses_exactly() -> None:
             "ends in /v1",
         ),
         (
+            {**BASE, "CREDITWATCH_LOOKBACK": "99999999999d"},
+            "CREDITWATCH_LOOKBACK",
+            "longer than the maximum",
+        ),
+        (
+            {**BASE, "CREDITWATCH_CREDIT_EXPIRY": "99999999999d"},
+            "CREDITWATCH_CREDIT_EXPIRY",
+            "longer than the maximum",
+        ),
+        (
+            {**BASE, "CREDITWATCH_POLL_INTERVAL": "2d"},
+            "CREDITWATCH_POLL_INTERVAL",
+            "longer than the maximum 1d",
+        ),
+        (
+            {
+                **BASE,
+                "CREDITWATCH_AUTO_RELOAD_THRESHOLD": "1e999999",
+                "CREDITWATCH_AUTO_RELOAD_TO": "50",
+            },
+            "CREDITWATCH_AUTO_RELOAD_THRESHOLD",
+            "more than the ledger holds",
+        ),
+        (
+            {**BASE, "CREDITWATCH_BACKFILL_FROM": "1970-01-01T00:00:00Z"},
+            "CREDITWATCH_BACKFILL_FROM",
+            "outside the years 2000 to 2100",
+        ),
+        (
+            {
+                **BASE,
+                "CREDITWATCH_STARTING_BALANCE": "250",
+                "CREDITWATCH_STARTING_BALANCE_AT": "2026-12-01T13:00:00Z",
+            },
+            "CREDITWATCH_STARTING_BALANCE_AT",
+            "is in the future",
+        ),
+        (
+            {**BASE, "ANTHROPIC_BASE_URL": "https://user:hunter2@proxy/x y"},
+            "ANTHROPIC_BASE_URL",
+            "not an http(s) URL",
+        ),
+        (
             {**BASE, "CREDITWATCH_POLL_INTERVALL": "5m"},
             "CREDITWATCH_POLL_INTERVALL",
             "did you mean CREDITWATCH_POLL_INTERVAL",
@@ -233,7 +277,7 @@ def test_bad_values_name_the_variable_the_problem_and_an_example(
 ) -> None:
     """Each bad value raises ConfigError with the variable, what is wrong and an example."""
     with pytest.raises(ConfigError) as caught:
-        load_settings(env, None)
+        load_settings(env, None, now=NOW)
     assert caught.value.variable == variable
     assert problem in caught.value.problem
     assert "(example: " in str(caught.value)
@@ -337,3 +381,163 @@ def test_a_broken_price_file_is_a_configuration_error(
     err = capsys.readouterr().err
     assert err.startswith("creditwatch: configuration error: CREDITWATCH_PRICES_FILE:")
     assert "Traceback" not in err
+
+
+def test_a_starting_balance_time_that_has_passed_is_accepted() -> None:
+    """The future check uses the injected clock: the same time is fine once it has passed."""
+    env = {
+        **BASE,
+        "CREDITWATCH_STARTING_BALANCE": "250",
+        "CREDITWATCH_STARTING_BALANCE_AT": "2026-12-01T13:00:00Z",
+    }
+    later = load_settings(env, None, now=NOW + timedelta(hours=1))
+    assert later.ledger.starting_balance_at == datetime(2026, 12, 1, 13, tzinfo=UTC)
+
+
+def test_a_bad_base_url_is_not_echoed() -> None:
+    """ANTHROPIC_BASE_URL may carry proxy credentials: the error does not print the value."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, "ANTHROPIC_BASE_URL": "https://u:hunter2@proxy/x y"}, None)
+    assert "hunter2" not in str(caught.value)
+
+
+SECRETS = (
+    ("ANTHROPIC_ADMIN_KEY", KEY),
+    ("CREDITWATCH_DATABASE_URL", "postgresql://cw:db-pass-123@db.internal/cw"),
+    ("CREDITWATCH_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/slacktoken123"),
+    ("CREDITWATCH_WEBHOOK_URL", "https://hooks.example.com/creditwatch/hooktoken456"),
+    ("CREDITWATCH_WEBHOOK_SECRET", "whsec_c2VjcmV0LXNpZ25pbmcta2V5"),
+    ("CREDITWATCH_SMTP_URL", "smtp://alerts:smtp-pass-789@mail.internal:587"),
+    ("CREDITWATCH_CHANNEL_OPS", "pagerduty:routingkey0123456789abcdef"),
+)
+
+
+@pytest.mark.parametrize(("name", "value"), SECRETS, ids=[name for name, _ in SECRETS])
+def test_every_secret_reads_from_a_file(tmp_path: Path, name: str, value: str) -> None:
+    """<NAME>_FILE works for every secret of the contract, and the value is masked in logs."""
+    secret = tmp_path / "secret"
+    secret.write_text(value + "\n")
+    env = {**BASE, f"{name}_FILE": str(secret)}
+    if name == "ANTHROPIC_ADMIN_KEY":
+        env.pop("ANTHROPIC_ADMIN_KEY")
+    settings = load_settings(env, None)
+    assert settings.sources[name] == f"environment: {name}_FILE"
+    if name == "CREDITWATCH_DATABASE_URL":
+        # The URL is used as given; its password is what logs must never show.
+        assert settings.ledger.database_url == value
+        assert "db-pass-123" in settings.secrets
+    else:
+        assert value in settings.secrets
+
+
+def test_a_secret_and_its_file_together_are_refused(tmp_path: Path) -> None:
+    """Setting both is ambiguous: one line says which to keep."""
+    secret = tmp_path / "hook"
+    secret.write_text("https://hooks.slack.com/services/T/B/x")
+    with pytest.raises(ConfigError, match="keep one"):
+        load_settings(
+            {
+                **BASE,
+                "CREDITWATCH_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/y",
+                "CREDITWATCH_SLACK_WEBHOOK_URL_FILE": str(secret),
+            },
+            None,
+        )
+
+
+def test_file_of_a_setting_that_is_not_a_secret_is_a_typo(tmp_path: Path) -> None:
+    """Only secrets have a _FILE form; anything else is reported like any unknown name."""
+    with pytest.raises(ConfigError, match="did you mean"):
+        load_settings({**BASE, "CREDITWATCH_POLL_INTERVAL_FILE": str(tmp_path)}, None)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00broken", b"KEY=\xe9t\xe9\n"])
+def test_a_secret_file_that_is_not_text_is_a_configuration_error(
+    tmp_path: Path, content: bytes
+) -> None:
+    """A *_FILE holding bytes that are not UTF-8 stops with the variable's name."""
+    secret = tmp_path / "key"
+    secret.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"ANTHROPIC_ADMIN_KEY_FILE": str(secret)}, None)
+    assert caught.value.variable == "ANTHROPIC_ADMIN_KEY_FILE"
+    assert "not UTF-8 text" in caught.value.problem
+
+
+def test_an_env_file_that_is_a_folder_is_a_configuration_error(tmp_path: Path) -> None:
+    """--env-file naming something unreadable fails with exit 78, not IsADirectoryError."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(BASE, tmp_path, env_file_explicit=True)
+    assert caught.value.variable == "--env-file"
+    assert "cannot be read" in caught.value.problem
+
+
+def test_an_env_file_that_is_not_text_is_a_configuration_error(tmp_path: Path) -> None:
+    """An env file saved in another encoding is refused naming the file and the byte."""
+    env_file = tmp_path / "creditwatch.env"
+    env_file.write_bytes(b"ANTHROPIC_ADMIN_KEY=sk-ant-admin01-x\nCREDITWATCH_NOTE=caf\xe9\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, env_file, env_file_explicit=True)
+    assert "is not UTF-8 text" in caught.value.problem
+    assert str(env_file) in caught.value.problem
+
+
+def test_a_utf8_env_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Editors on Windows add a BOM; it is not part of the first variable's name."""
+    env_file = tmp_path / "creditwatch.env"
+    env_file.write_bytes(b"\xef\xbb\xbfANTHROPIC_ADMIN_KEY=" + KEY.encode() + b"\n")
+    settings = load_settings({}, env_file, env_file_explicit=True)
+    assert settings.require_admin_key().get_secret_value() == KEY
+
+
+def test_describe_masks_urls_with_credentials() -> None:
+    """check-config never shows a database password given as ?password= or proxy credentials."""
+    settings = load_settings(
+        {
+            **BASE,
+            "CREDITWATCH_DATABASE_URL": "postgresql+psycopg://cw@db/cw?password=qu3ry-secret",
+            "ANTHROPIC_BASE_URL": "https://proxy:pr0xy-pass@proxy.internal",
+        },
+        None,
+    )
+    shown = "\n".join(describe(settings).values())
+    assert "qu3ry-secret" not in shown
+    assert "pr0xy-pass" not in shown
+    assert "password=***" in shown
+    assert {"qu3ry-secret", "pr0xy-pass"} <= set(settings.secrets)
+
+
+RUN_AS_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+@pytest.mark.skipif(
+    not Path("/usr/bin/setpriv").exists() or __import__("os").geteuid() != 0,
+    reason="needs root and setpriv to run as another user",
+)
+def test_a_root_only_env_file_is_one_line_and_exit_78(tmp_path: Path) -> None:
+    """What DynamicUser= meets with a mode-600 root file: exit 78, one line, no traceback."""
+    env_file = tmp_path / "creditwatch.env"
+    env_file.write_text(f"ANTHROPIC_ADMIN_KEY={KEY}\n")
+    env_file.chmod(0o600)
+    tmp_path.chmod(0o755)
+    done = subprocess.run(
+        [
+            *RUN_AS_NOBODY,
+            sys.executable,
+            "-m",
+            "service",
+            "--env-file",
+            str(env_file),
+            "check-config",
+        ],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        check=False,
+    )
+    assert done.returncode == 78, done.stderr
+    assert done.stderr.count("\n") == 1
+    assert "Permission denied" in done.stderr
+    assert "--env-file" in done.stderr
+    assert "Traceback" not in done.stderr

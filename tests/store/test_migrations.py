@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -9,8 +14,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
+import service.store.tables  # noqa: F401  # registers the tables on SQLModel.metadata
 from service.store.engine import make_engine
-from service.store.migrations import alembic_config, upgrade
+from service.store.migrations import alembic_config, head_revision, migrations_dir, upgrade
 
 
 def test_upgrade_reaches_head_and_autogenerate_finds_nothing(engine: Engine) -> None:
@@ -54,3 +60,38 @@ def test_upgrade_from_0002_backfills_where_collection_started(db_url: str) -> No
         ).scalar_one()
     engine.dispose()
     assert str(started).startswith("2026-10-05 03:00:00")
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_instances_migrating_together_migrate_once(db_url: str, tmp_path: Path, trial: int) -> None:
+    """Three processes upgrading one empty database at once all succeed; the schema is at head."""
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-migration-race",
+        "CREDITWATCH_DATABASE_URL": db_url,
+    }
+    upgrades = [
+        subprocess.Popen(
+            [sys.executable, "-m", "service", "db", "upgrade"],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outcomes = [(process.wait(timeout=120), *process.communicate()) for process in upgrades]
+    assert [code for code, _, _ in outcomes] == [0, 0, 0], [err for _, _, err in outcomes]
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert context.get_current_revision() == head_revision()
+        assert compare_metadata(context, SQLModel.metadata) == []
+    engine.dispose()
+
+
+def test_the_migrations_are_found_beside_the_package() -> None:
+    """From the checkout (editable install) the migrations are alembic/ with its versions."""
+    assert (migrations_dir() / "env.py").is_file()
+    assert (migrations_dir() / "versions").is_dir()

@@ -20,7 +20,7 @@ from service.settings.grammar import mask_secret
 # URL pattern below still hides a short password written into a URL.
 MIN_MASKED_LENGTH = 6
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*):[^\s@/]+@")
-NOISY_LOGGERS = ("httpx", "httpcore", "apscheduler.executors.default")
+NOISY_LOGGERS = ("httpx", "httpcore", "apscheduler.executors.default", "alembic")
 
 
 class SecretMasker:
@@ -82,6 +82,7 @@ def configure_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> None
     root.addHandler(handler)
     root.setLevel(level)
     # httpx logs every request URL at INFO and httpcore headers at DEBUG: webhook URLs and the
-    # x-api-key header are secrets, so these stay at WARNING whatever the level.
+    # x-api-key header are secrets, so these stay at WARNING whatever the level. (Alembic
+    # announces its migration context at INFO on every start: noise, not news.)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from service.domain.timefmt import format_duration
 from service.errors import ConfigError
@@ -118,18 +118,20 @@ def mask_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "(not shown: not a URL)"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
+    masked = url
+    if "@" in parts.netloc:
+        userinfo, host = parts.netloc.rsplit("@", 1)
         user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{host}" if has_password else f"{mask_secret(user)}@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
+        shown = f"{user}:***@{host}" if has_password else f"{mask_secret(user)}@{host}"
+        masked = masked.replace(parts.netloc, shown, 1)
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
         query = urlencode(
             [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*/:"
         )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        masked = masked.replace(f"?{parts.query}", f"?{query}", 1)
+    # Rebuilt by replacement, not urlunsplit: sqlite:////var/lib/x.db keeps its four slashes.
+    return masked
 
 
 def url_credentials(url: str) -> list[str]:

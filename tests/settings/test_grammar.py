@@ -115,6 +115,8 @@ def test_timestamps_are_aware_utc() -> None:
         ("https://proxy-user:pr0xy-pass@proxy.internal", "proxy-user:***@", "pr0xy-pass"),
         ("https://tok3nAsUser1234@proxy.internal", "tok3…(masked)@", "tok3nAsUser1234"),
         ("https://api.anthropic.com", "https://api.anthropic.com", "\0"),
+        ("sqlite:////var/lib/creditwatch/cw.db", "sqlite:////var/lib/creditwatch/cw.db", "\0"),
+        ("sqlite:///cw.db?password=x-secret-1", "sqlite:///cw.db?password=***", "x-secret-1"),
     ],
 )
 def test_mask_url_hides_every_credential(url: str, shown: str, hidden: str) -> None:

@@ -9,16 +9,20 @@ repr.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Protocol, TypeVar
 
 import httpx
 
+from service.admin_api.answers import (
+    decode_json,
+    error_for_answer,
+    gave_up,
+    short_reason,
+)
 from service.admin_api.retry import DEFAULT_RETRY, RetryPolicy, retry_after_seconds
 from service.admin_api.wire import (
     Invalid,
@@ -29,7 +33,7 @@ from service.admin_api.wire import (
     req_str,
 )
 from service.domain.usage import BucketWidth, CostRow, UsagePage, UsageRow
-from service.errors import AdminAPIAuthError, AdminAPIError, MalformedResponse
+from service.errors import AdminAPIError
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +57,6 @@ ALL_GROUP_BY = (
 COST_GROUP_BY = ("workspace_id", "description")
 MAX_BUCKETS_PER_PAGE: dict[str, int] = {"1m": 1440, "1h": 168, "1d": 31}
 NAMES_PAGE_LIMIT = 1000
-
-TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
-_MAX_MESSAGE_CHARS = 300
 
 
 class _Paged(Protocol):
@@ -288,16 +289,16 @@ class AdminClient:
                 ) from None
             else:
                 if response.is_success:
-                    return _decode_json(response, label, path)
+                    return decode_json(response, label, path)
                 failure = self._error_for(response, path)
                 if not failure.transient:
                     raise failure
                 retry_after = retry_after_seconds(response.headers.get("retry-after"))
 
             if attempt == policy.max_retries:
-                raise _gave_up(failure, f"gave up after {attempt + 1} attempts")
+                raise gave_up(failure, f"gave up after {attempt + 1} attempts")
             if retry_after is not None and retry_after > policy.retry_after_cap:
-                raise _gave_up(
+                raise gave_up(
                     failure,
                     f"retry-after {retry_after:.0f}s exceeds the {policy.retry_after_cap:.0f}s "
                     "cap; not waiting",
@@ -306,7 +307,7 @@ class AdminClient:
             log.warning(
                 "Admin API GET %s failed (%s); retry %d of %d in %.1fs",
                 path,
-                _short_reason(failure),
+                short_reason(failure),
                 attempt + 1,
                 policy.max_retries,
                 wait,
@@ -315,39 +316,7 @@ class AdminClient:
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
     def _error_for(self, response: httpx.Response, path: str) -> AdminAPIError:
-        """Build the error for a non-2xx answer from its status and Anthropic's error body."""
-        status = response.status_code
-        error_type, message, request_id = _error_details(response)
-        detail = f"{status} {error_type or response.reason_phrase or 'error'}"
-        if message:
-            detail += f": {message}"
-        if request_id:
-            detail += f" (request_id {request_id})"
-        detail = self._redact(detail)
-        if status == 401:
-            message = (
-                f"Admin API rejected the admin key on GET {path}: {detail}; "
-                "check ANTHROPIC_ADMIN_KEY"
-            )
-        elif status == 403:
-            message = (
-                f"the admin key lacks admin permission for GET {path}: {detail}; check that "
-                "ANTHROPIC_ADMIN_KEY is an Admin API key (sk-ant-admin01-...)"
-            )
-        elif 300 <= status < 400:
-            message = (
-                f"Admin API GET {path} answered a redirect ({detail}); check ANTHROPIC_BASE_URL"
-            )
-        else:
-            message = f"Admin API GET {path}: {detail}"
-        error_class = AdminAPIAuthError if status in (401, 403) else AdminAPIError
-        return error_class(
-            message,
-            status=status,
-            error_type=error_type,
-            request_id=request_id,
-            transient=status in TRANSIENT_STATUSES,
-        )
+        return error_for_answer(response, path, self._redact)
 
     def _redact(self, text: str) -> str:
         """Remove the admin key from text that came from elsewhere (server or library)."""
@@ -383,57 +352,3 @@ def _check_choices(name: str, values: Sequence[str], allowed: Sequence[str]) -> 
     unknown = [value for value in values if value not in allowed]
     if unknown:
         raise ValueError(f"{name} does not support {unknown}; choose from {list(allowed)}")
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _decode_json(response: httpx.Response, label: str, path: str) -> object:
-    """Decode a body keeping every JSON number exact (floats become Decimal)."""
-    try:
-        return json.loads(response.content, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        content_type = response.headers.get("content-type", "no content type")
-        raise MalformedResponse(
-            f"{label}: GET {path} answered {response.status_code} with a body that is not JSON "
-            f"({content_type}, {len(response.content)} bytes)",
-            status=response.status_code,
-        ) from None
-
-
-def _error_details(response: httpx.Response) -> tuple[str | None, str | None, str | None]:
-    """(error type, message, request id) from ``{"type":"error","error":{...},"request_id"}``."""
-    request_id = response.headers.get("request-id")
-    try:
-        body = json.loads(response.content)
-    except (ValueError, RecursionError):
-        return None, None, request_id
-    if not isinstance(body, dict):
-        return None, None, request_id
-    error = body.get("error")
-    error_type = message = None
-    if isinstance(error, dict):
-        if isinstance(error.get("type"), str):
-            error_type = error["type"]
-        if isinstance(error.get("message"), str):
-            message = " ".join(error["message"].split())[:_MAX_MESSAGE_CHARS]
-    if isinstance(body.get("request_id"), str):
-        request_id = body["request_id"]
-    return error_type, message, request_id
-
-
-def _gave_up(failure: AdminAPIError, why: str) -> AdminAPIError:
-    return AdminAPIError(
-        f"{failure}; {why}",
-        status=failure.status,
-        error_type=failure.error_type,
-        request_id=failure.request_id,
-        transient=True,
-    )
-
-
-def _short_reason(failure: AdminAPIError) -> str:
-    if failure.status is None:
-        return str(failure).split(": ", 1)[-1]
-    return f"{failure.status} {failure.error_type or 'error'}"

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
+from service.domain.timefmt import rfc3339
 from service.errors import LedgerError
 from service.store.ledger_entries import book_charge_entries, opening_entry
 from service.store.tables import LEDGER, USAGE, LedgerEntry
@@ -92,8 +93,8 @@ def add_purchase(
     opening = opening_entry(session)
     if opening is not None and at < opening.at:
         raise LedgerError(
-            f"purchase at {at.isoformat()} is before the starting balance time "
-            f"{opening.at.isoformat()}, which already includes it"
+            f"purchase at {rfc3339(at)} is before the starting balance time "
+            f"{rfc3339(opening.at)}, which already includes it"
         )
     if expires_at is not None and expires_at <= at:
         raise LedgerError("a purchase must expire after it is made")

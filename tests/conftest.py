@@ -6,6 +6,7 @@ missing or unreachable server fails the run instead of skipping.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -58,3 +59,13 @@ def engine(db_url: str) -> Iterator[Engine]:
     upgrade(created)
     yield created
     created.dispose()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put the root logger back as it was: the code under test reconfigures logging."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -89,8 +89,15 @@ def _db_key(key: UsageKey) -> DbKey:
     )
 
 
-def _counts_of(record: Any) -> TokenCounts:
+def counts_of(record: Any) -> TokenCounts:
+    """The token counts of a stored usage row."""
     return TokenCounts(*(int(getattr(record, name)) for name in COUNT_FIELDS))
+
+
+def key_of(record: Any) -> UsageKey:
+    """The natural key of a stored usage row, with ``""`` read back as Anthropic's null."""
+    grouping = [getattr(record, name) or None for name in KEY_FIELDS]
+    return UsageKey(record.bucket_start, record.bucket_width, *grouping)
 
 
 def _is_charged(bucket_start: datetime, opening_at: datetime | None) -> bool:
@@ -128,8 +135,8 @@ def book_usage(
     for key, fetched in merged.items():
         db_key = _db_key(key)
         record = existing.get(db_key)
-        counts = fetched if record is None else _counts_of(record).merge_max(fetched)
-        if record is not None and counts == _counts_of(record):
+        counts = fetched if record is None else counts_of(record).merge_max(fetched)
+        if record is not None and counts == counts_of(record):
             unchanged += 1
             continue
         priced = price(key, counts)
@@ -290,10 +297,7 @@ def reprice_usage(session: Session, price: Pricer, *, now: datetime) -> RepriceR
     unknown: dict[str, str] = {}
     spend = 0
     for row in session.execute(select(*columns).execution_options(yield_per=REPRICE_BATCH)):
-        # The table stores "" for Anthropic's null; the price book reads None.
-        grouping = [getattr(row, name) or None for name in KEY_FIELDS]
-        key = UsageKey(row.bucket_start, row.bucket_width, *grouping)
-        priced = price(key, _counts_of(row))
+        priced = price(key_of(row), counts_of(row))
         if priced.unknown_model:
             unknown[priced.unknown_model] = priced.priced_as or ""
         charged = priced.cost_nanos if _is_charged(row.bucket_start, opening_at) else 0

@@ -132,15 +132,6 @@ def test_daemon_lifecycle(simulator: SimulatorServer, tmp_path: Path) -> None:
     assert KEY not in "".join(logs.seen)
 
 
-@pytest.fixture
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 def settings_at(tmp_path: Path, **extra: str) -> Settings:
     env = {
         "ANTHROPIC_ADMIN_KEY": CLI_KEY,
@@ -191,7 +182,7 @@ def test_a_refused_reload_keeps_the_running_settings(
     daemon.runtime.close()
 
 
-@pytest.mark.usefixtures("_restore_logging")
+@pytest.mark.usefixtures("restore_logging")
 def test_a_reload_applies_the_new_log_format_and_secrets(tmp_path: Path) -> None:
     """SIGHUP re-applies logging: a switch to JSON and a new secret take effect at once."""
     daemon = Daemon(

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from service.admin_api.retry import RetryPolicy
-from service.domain.usage import TokenCounts, UsageKey
 from service.runtime.collector import make_pricer
 from service.runtime.cycle import Runtime
 from service.settings import Settings, load_settings
@@ -18,6 +17,7 @@ from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSp
 from service.store import balance, usage_queries
 from service.store.engine import read_transaction
 from service.store.tables import LEDGER, USAGE, UnknownModel
+from service.store.usage_booking import counts_of, key_of
 
 KEY = "sk-ant-admin01-reprice-test-key-0123456789"
 MONTH = datetime(2026, 11, 1, tzinfo=UTC)
@@ -77,28 +77,9 @@ def expected_cost(settings: Settings) -> int:
     """The stored rows priced from scratch with the settings' price book."""
     with Runtime(settings, retry=FAST_RETRY) as runtime, read_transaction(runtime.engine) as s:
         price = make_pricer(runtime.book)
-        total = 0
-        for row in s.execute(select(USAGE)):
-            key = UsageKey(
-                row.bucket_start,
-                row.bucket_width,
-                row.model or None,
-                row.api_key_id or None,
-                row.workspace_id or None,
-                row.service_tier or None,
-                row.context_window or None,
-                row.inference_geo or None,
-            )
-            counts = TokenCounts(
-                row.uncached_input_tokens,
-                row.cache_creation_5m_tokens,
-                row.cache_creation_1h_tokens,
-                row.cache_read_tokens,
-                row.output_tokens,
-                row.web_search_requests,
-            )
-            total += price(key, counts).cost_nanos
-    return total
+        return sum(
+            price(key_of(row), counts_of(row)).cost_nanos for row in s.execute(select(USAGE))
+        )
 
 
 def test_a_price_file_correction_reprices_stored_usage_and_clears_the_unknown_model(

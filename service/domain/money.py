@@ -47,3 +47,9 @@ def credits_of(nanos: int, credit_unit_usd: Decimal) -> str:
     """The amount in the operator's credit unit, as an exact-to-the-hundredth decimal string."""
     value = nanos_to_usd(nanos) / credit_unit_usd
     return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):f}"
+
+
+def percent_text(value: Decimal) -> str:
+    """``80%``, ``12.5%``: a percentage without exponent or trailing zeros."""
+    text = f"{value.normalize():f}"
+    return f"{text}%"

@@ -24,15 +24,13 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
+from service.domain.model_ids import is_other_version
 from service.domain.usage import TokenCounts, UsageKey
 from service.errors import PriceBookError
 from service.pricing.loader import MODIFIER_KEYS, finish_models, parse_price_file
 from service.pricing.rates import ModelPrices, PricedUsage, Rates
 
 _STANDARD_TIERS = frozenset({None, "standard"})
-# A longer id whose next part is a short number names another version ("claude-opus-4-9" is not
-# claude-opus-4); an 8-digit part is a dated snapshot of the same model, "-0" Anthropic's alias.
-_SNAPSHOT_DIGITS = 8
 _RESOLVED_CACHE_MAX = 100_000
 
 
@@ -175,8 +173,7 @@ class PriceBook:
             found = self._by_prefix.get("-".join(parts[:end]))
             if found is not None:
                 rest = parts[end] if end < len(parts) else ""
-                is_other_version = rest.isdigit() and len(rest) < _SNAPSHOT_DIGITS and rest != "0"
-                return None if is_other_version else found
+                return None if is_other_version(rest) else found
         return None
 
     def _fallback(self, model: str | None, day: date, reasons: list[str]) -> ModelPrices:

@@ -17,12 +17,22 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from service.domain.credit_walk import WalkResult
 from service.domain.money import usd_to_nanos
 from service.domain.periods import floor_to_bucket, month_start
-from service.domain.usage import BUCKET_SECONDS, BucketWidth, TokenCounts, UsageKey, UsageRow
+from service.domain.usage import (
+    BUCKET_SECONDS,
+    BucketWidth,
+    TokenCounts,
+    UsageKey,
+    UsagePage,
+    UsageRow,
+)
 from service.errors import AdminAPIError
 from service.pricing import PriceBook
+from service.runtime.failures import database_reason, log_failure
 from service.settings import Settings
 from service.store import names
 from service.store.balance import ensure_opening
@@ -52,9 +62,9 @@ Clock = Callable[[], datetime]
 class UsageSource(Protocol):
     """What collection needs from the Admin API client."""
 
-    def usage(
+    def usage_pages(
         self, starting_at: datetime, ending_at: datetime | None = None, *, bucket_width: BucketWidth
-    ) -> list[UsageRow]: ...
+    ) -> Iterator[UsagePage]: ...
 
     def api_key_names(self) -> dict[str, str]: ...
 
@@ -169,17 +179,26 @@ def apply_settings(engine: Engine, settings: Settings, book: PriceBook, now: dat
     return repriced
 
 
+AfterBooking = Callable[[Session, WalkResult | None, datetime], None]
+"""Runs in the transaction that books the last chunk (or records a failure): the rules."""
+
+
 def collect(
     engine: Engine,
     client: UsageSource,
     book: PriceBook,
     settings: Settings,
     clock: Clock,
+    *,
+    after_booking: AfterBooking | None = None,
 ) -> CollectionResult:
     """Fetch and book everything from the watermark (minus look-back) to now.
 
-    Raises AdminAPIError when the API fails after retries and SQLAlchemyError when the database
-    does; either failure is recorded first (when the database still takes the record).
+    ``after_booking`` runs in the transaction of the last chunk, after the success is recorded,
+    so what it writes (alerts) commits with the booking or not at all. Raises AdminAPIError
+    when the API fails after retries and SQLAlchemyError when the database does; either
+    failure is recorded first, with ``after_booking`` in the same transaction (when the
+    database still takes it).
     """
     began = time.monotonic()
     now = clock()
@@ -191,42 +210,83 @@ def collect(
             state = collection_state(session, width)
             state.last_attempt_at = now
             start, end = collection_window(settings, state, now)
+        refresh_names(engine, client, now)
         result = CollectionResult(window_start=start, window_end=end, repriced_rows=repriced)
         price = make_pricer(book)
-        for chunk_start, chunk_end in chunks(start, end, width):
-            rows = client.usage(chunk_start, chunk_end, bucket_width=width)
+        windows = list(chunks(start, end, width))
+        for number, (chunk_start, chunk_end) in enumerate(windows, start=1):
+            rows, newest = _fetch(client, chunk_start, chunk_end, width)
             with transaction(engine) as session:
                 booked = book_usage(session, rows, price, now=now)
-                sync_credits(session, width, terms, now)
+                walked = sync_credits(session, width, terms, now)
                 state = collection_state(session, width)
                 state.watermark = chunk_end
                 if state.collected_from is None or chunk_start < state.collected_from:
                     state.collected_from = chunk_start
+                if newest is not None and (
+                    state.newest_bucket_start is None or newest > state.newest_bucket_start
+                ):
+                    state.newest_bucket_start = newest
+                if number == len(windows):
+                    record_success(session, width, now)
+                    _after(after_booking, session, walked, now)
             result.add(len(rows), booked)
-        with transaction(engine) as session:
-            record_success(session, width, now)
+        if not windows:
+            with transaction(engine) as session:
+                record_success(session, width, now)
+                _after(after_booking, session, None, now)
     except AdminAPIError as exc:
-        _note_failure(engine, width, now, str(exc))
+        _note_failure(engine, width, now, str(exc), after_booking)
         raise
     except SQLAlchemyError as exc:
-        _note_failure(engine, width, now, f"database error: {database_reason(exc)}")
+        error = f"database error: {database_reason(exc)}"
+        _note_failure(engine, width, now, error, after_booking)
         raise
-    refresh_names(engine, client, now)
     result.seconds = time.monotonic() - began
     return result
 
 
-def database_reason(exc: SQLAlchemyError) -> str:
-    """The first line of the driver's message (no SQL, no parameters), or the error's class."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig).strip() if orig is not None else ""
-    return text.splitlines()[0] if text else type(exc).__name__
+def _fetch(
+    client: UsageSource, start: datetime, end: datetime, width: BucketWidth
+) -> tuple[list[UsageRow], datetime | None]:
+    """Every row of the chunk, and the newest bucket the API returned (empty ones count)."""
+    rows: list[UsageRow] = []
+    newest: datetime | None = None
+    for page in client.usage_pages(start, end, bucket_width=width):
+        rows.extend(page.rows)
+        if page.bucket_starts:
+            last = max(page.bucket_starts)
+            newest = last if newest is None else max(newest, last)
+    return rows, newest
 
 
-def _note_failure(engine: Engine, width: BucketWidth, now: datetime, error: str) -> None:
+def _after(
+    after_booking: AfterBooking | None,
+    session: Session,
+    walked: WalkResult | None,
+    now: datetime,
+) -> None:
+    """``after_booking`` in a savepoint: a bug in the rules must not lose the booking."""
+    if after_booking is None:
+        return
+    try:
+        with session.begin_nested():
+            after_booking(session, walked, now)
+    except Exception as exc:  # noqa: BLE001 - logged in one line; the booking still commits
+        log_failure(log, "evaluating the alert rules failed", exc)
+
+
+def _note_failure(
+    engine: Engine,
+    width: BucketWidth,
+    now: datetime,
+    error: str,
+    after_booking: AfterBooking | None,
+) -> None:
     try:
         with transaction(engine) as session:
             record_failure(session, width, now, error)
+            _after(after_booking, session, None, now)
     except SQLAlchemyError as exc:
         # The database itself is down: the failure is logged, and recorded once it is back.
         log.warning("could not record the collection failure: %s", database_reason(exc))

@@ -13,12 +13,16 @@ from types import TracebackType
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from service.admin_api.client import AdminClient
 from service.admin_api.retry import DEFAULT_RETRY, RetryPolicy
+from service.alerts.model import Alert
+from service.domain.credit_walk import WalkResult
 from service.domain.money import usd_text
 from service.http import build_http_client
 from service.pricing import PriceBook
+from service.runtime.alerting import evaluate
 from service.runtime.collector import CollectionResult, collect
 from service.settings import Settings
 from service.store.balance import balance_nanos
@@ -30,6 +34,7 @@ from service.store.migrations import upgrade
 class CycleResult:
     collection: CollectionResult
     balance_nanos: int | None
+    alerts: tuple[Alert, ...] = ()
 
     def summary(self) -> str:
         c = self.collection
@@ -40,8 +45,12 @@ class CycleResult:
             f"collected {c.window_start:%Y-%m-%dT%H:%MZ}..{c.window_end:%Y-%m-%dT%H:%MZ}: "
             f"{c.rows_fetched} rows ({b.new_rows} new, {b.changed_rows} grew, "
             f"{b.unchanged_rows} unchanged{repriced}), spend +{usd_text(b.spend_nanos)}, "
-            f"balance {balance}, in {c.seconds:.1f}s"
+            f"balance {balance}, {_count(len(self.alerts), 'alert')}, in {c.seconds:.1f}s"
         )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 class Runtime:
@@ -72,10 +81,18 @@ class Runtime:
         self.client = AdminClient(self.http, key, retry=retry)
 
     def cycle(self, clock: Callable[[], datetime]) -> CycleResult:
-        collection = collect(self.engine, self.client, self.book, self.settings, clock)
+        """Collect → book → reload → evaluate → enqueue (DESIGN §2, steps 1–6)."""
+        produced: list[Alert] = []
+
+        def evaluate_rules(session: Session, walked: WalkResult | None, now: datetime) -> None:
+            produced.extend(evaluate(session, self.settings, now, walked).alerts)
+
+        collection = collect(
+            self.engine, self.client, self.book, self.settings, clock, after_booking=evaluate_rules
+        )
         with read_transaction(self.engine) as session:
             balance = balance_nanos(session)
-        return CycleResult(collection=collection, balance_nanos=balance)
+        return CycleResult(collection=collection, balance_nanos=balance, alerts=tuple(produced))
 
     def close(self) -> None:
         self.http.close()

@@ -20,7 +20,6 @@ from service.errors import (
     PriceBookError,
     ScenarioError,
 )
-from service.runtime.collector import database_reason
 
 EX_FAILURE = 1
 EX_USAGE = 2
@@ -66,6 +65,13 @@ def describe_failure(exc: BaseException) -> Failure:
     detail = str(exc).strip().splitlines()[0][:_MAX_CHARS] if str(exc).strip() else ""
     named = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     return Failure(f"unexpected error {named}; {DEBUG_HINT}", EX_SOFTWARE)
+
+
+def database_reason(exc: SQLAlchemyError) -> str:
+    """The first line of the driver's message (no SQL, no parameters), or the error's class."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig).strip() if orig is not None else ""
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def log_failure(log: logging.Logger, what: str, exc: BaseException) -> Failure:

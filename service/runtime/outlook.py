@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,9 +30,17 @@ from service.store.usage_queries import hourly_spend, period_spend_nanos
 HOUR = timedelta(hours=1)
 
 
-def spend_profile(
-    session: Session, settings: Settings, now: datetime
-) -> SpendProfile | NotEnoughHistory:
+@dataclass(frozen=True)
+class History:
+    """The hourly spend the forecast and the spike rule read, and the profile built from it."""
+
+    hourly: dict[datetime, int]
+    collected_from: datetime | None
+    profile: SpendProfile | NotEnoughHistory
+
+
+def recent_history(session: Session, settings: Settings, now: datetime) -> History:
+    """Hourly spend over the last 15 days and the daily-rhythm profile of it."""
     width = settings.collection.bucket_width
     state = session.get(CollectionState, width)
     first = state.collected_from if state is not None else None
@@ -40,7 +49,50 @@ def spend_profile(
     if width == "1d":
         # Today's daily bucket is still filling: spread over 24 hours it would read as a lull.
         cut = day_start(now) + HOUR
-    return build_profile(hourly, cut, history_start=first)
+    return History(hourly, first, build_profile(hourly, cut, history_start=first))
+
+
+def spend_profile(
+    session: Session, settings: Settings, now: datetime
+) -> SpendProfile | NotEnoughHistory:
+    return recent_history(session, settings, now).profile
+
+
+@dataclass(frozen=True)
+class RunwayView:
+    """When the balance reaches zero on expected spend (None: not within the horizon), or why
+    there is no runway to show."""
+
+    until: datetime | None
+    note: str | None
+
+
+def runway_of(
+    walked: WalkResult | None,
+    profile: SpendProfile | NotEnoughHistory,
+    terms: CreditTerms,
+    now: datetime,
+) -> RunwayView:
+    if isinstance(profile, NotEnoughHistory):
+        return RunwayView(None, profile.reason)
+    if walked is None:
+        return RunwayView(None, "runway needs CREDITWATCH_STARTING_BALANCE")
+    ahead = runway(
+        profile,
+        now=now,
+        lots=walked.lots,
+        remaining=walked.remaining,
+        balance_nanos=walked.balance_nanos,
+        policy=terms.policy,
+        reloaded_by_month=walked.reloaded_by_month,
+        lot_lifetime=terms.lifetime,
+    )
+    if ahead.zero_at is None:
+        days = ahead.horizon.days
+        return RunwayView(
+            None, f"the balance stays above zero for the next {days} days at this rate"
+        )
+    return RunwayView(ahead.zero_at, None)
 
 
 def credit_outlook(session: Session, settings: Settings, now: datetime) -> dict[str, Any]:
@@ -146,25 +198,12 @@ def _forecast(
             profile, spent_before_as_of=spent_before, period_end=month_end, period_start=start
         )
     )
-    if walked is None:
-        out["note"] = "runway needs CREDITWATCH_STARTING_BALANCE"
-        return out
-    ahead = runway(
-        profile,
-        now=now,
-        lots=walked.lots,
-        remaining=walked.remaining,
-        balance_nanos=walked.balance_nanos,
-        policy=terms.policy,
-        reloaded_by_month=walked.reloaded_by_month,
-        lot_lifetime=terms.lifetime,
-    )
-    left = ahead.remaining(now)
-    if left is None:
-        days = ahead.horizon.days
-        out["note"] = f"the balance stays above zero for the next {days} days at this rate"
+    view = runway_of(walked, profile, terms, now)
+    if view.until is None:
+        out["note"] = view.note
     else:
-        out["runway_until"] = rfc3339_or_none(ahead.zero_at)
+        left = max(timedelta(0), view.until - now)
+        out["runway_until"] = rfc3339_or_none(view.until)
         out["runway_hours"] = f"{left.total_seconds() / 3600:.2f}"
         out["at_zero_now"] = left == timedelta(0)
     return out

@@ -14,6 +14,7 @@ NOT_SET = "(not set)"
 def describe(settings: Settings) -> dict[str, str]:
     """``{variable: printable value}`` for every variable this version reads."""
     api, collection, ledger, log = settings.api, settings.collection, settings.ledger, settings.log
+    rules = settings.rules
     key = api.admin_key
     return {
         "ANTHROPIC_ADMIN_KEY": mask_secret(key.get_secret_value()) if key else NOT_SET,
@@ -40,6 +41,13 @@ def describe(settings: Settings) -> dict[str, str]:
         "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT": _or_unset(ledger.auto_reload_monthly_limit),
         "CREDITWATCH_CREDIT_EXPIRY": format_duration(ledger.credit_expiry),
         "CREDITWATCH_CREDIT_UNIT_USD": str(ledger.credit_unit_usd),
+        "CREDITWATCH_LOW_BALANCE": _or_unset(rules.low_balance),
+        "CREDITWATCH_RUNWAY_ALERT": format_duration(rules.runway) if rules.runway else NOT_SET,
+        "CREDITWATCH_REPEAT_INTERVAL": (
+            format_duration(rules.repeat_interval) if rules.repeat_interval else "0 (never)"
+        ),
+        "CREDITWATCH_COLLECTION_ALERT": format_duration(rules.collection_alert),
+        "CREDITWATCH_EXPIRY_WARNING": format_duration(rules.expiry_warning),
     }
 
 

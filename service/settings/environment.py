@@ -36,12 +36,6 @@ KNOWN_VARIABLES = frozenset(
         "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT",
         "CREDITWATCH_CREDIT_EXPIRY",
         "CREDITWATCH_CREDIT_UNIT_USD",
-    }
-)
-# Contract variables that later versions implement: setting one is reported, never silently
-# ignored or rejected as a typo.
-RESERVED_VARIABLES = frozenset(
-    {
         "CREDITWATCH_MONTHLY_BUDGET",
         "CREDITWATCH_ALERT_THRESHOLDS",
         "CREDITWATCH_LOW_BALANCE",
@@ -50,6 +44,13 @@ RESERVED_VARIABLES = frozenset(
         "CREDITWATCH_REPEAT_INTERVAL",
         "CREDITWATCH_COLLECTION_ALERT",
         "CREDITWATCH_EXPIRY_WARNING",
+    }
+)
+KNOWN_PREFIXES = ("CREDITWATCH_BUDGET_",)
+# Contract variables that later versions implement: setting one is reported, never silently
+# ignored or rejected as a typo.
+RESERVED_VARIABLES = frozenset(
+    {
         "CREDITWATCH_SLACK_WEBHOOK_URL",
         "CREDITWATCH_WEBHOOK_URL",
         "CREDITWATCH_WEBHOOK_SECRET",
@@ -62,7 +63,7 @@ RESERVED_VARIABLES = frozenset(
         "CREDITWATCH_USAGE_SOURCE",
     }
 )
-RESERVED_PREFIXES = ("CREDITWATCH_BUDGET_", "CREDITWATCH_CHANNEL_")
+RESERVED_PREFIXES = ("CREDITWATCH_CHANNEL_",)
 # Every secret of the contract, each also readable from <NAME>_FILE.
 SECRET_VARIABLES = frozenset(
     {
@@ -154,6 +155,8 @@ def check_names(env: Mapping[str, str]) -> list[str]:
     warnings: list[str] = []
     for name in sorted(env):
         if not name.startswith("CREDITWATCH_") or name in KNOWN_VARIABLES:
+            continue
+        if name.startswith(KNOWN_PREFIXES) and len(name) > len("CREDITWATCH_BUDGET_"):
             continue
         if name in RESERVED_VARIABLES or name.startswith(RESERVED_PREFIXES):
             warnings.append(f"{name} is not implemented in this version and is ignored")

@@ -42,6 +42,7 @@ from service.settings.model import (
     Settings,
     missing_admin_key,
 )
+from service.settings.rules import parse_rules
 
 ANTHROPIC_HOST = "api.anthropic.com"
 DEFAULT_BASE_URL = f"https://{ANTHROPIC_HOST}"
@@ -80,12 +81,14 @@ def load_settings(
     collection = _collection_settings(get, api.base_url, warnings)
     ledger = _ledger_settings(get, env, now or datetime.now(UTC))
     log = _log_settings(get)
+    rules = parse_rules(get, env)
     secrets = _secrets(env, api, ledger)
     return Settings(
         api=api,
         collection=collection,
         ledger=ledger,
         log=log,
+        rules=rules,
         secrets=secrets,
         warnings=tuple(warnings),
         sources=sources,

@@ -15,6 +15,7 @@ from service.domain.credit_walk import ReloadPolicy
 from service.domain.money import usd_to_nanos
 from service.domain.usage import BucketWidth
 from service.errors import ConfigError
+from service.settings.rules import RuleSettings
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Settings:
     collection: CollectionSettings
     ledger: LedgerSettings
     log: LogSettings
+    rules: RuleSettings = field(default_factory=RuleSettings)
     secrets: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -125,6 +125,8 @@ class CollectionState(SQLModel, table=True):
     last_attempt_at: datetime | None = _utc(nullable=True)
     failing_since: datetime | None = _utc(nullable=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The newest bucket the API returned, empty ones included: a quiet night is not staleness.
+    newest_bucket_start: datetime | None = _utc(nullable=True)
 
 
 class UnknownModel(SQLModel, table=True):
@@ -149,17 +151,60 @@ class EntityName(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
+class AlertRecord(SQLModel, table=True):
+    """The dedup memory: one row per alert identity (per episode, for conditions).
+
+    Events (a budget threshold in a period) have one row forever; a persistent condition has
+    one row per episode, open until ``resolved_at``. ``group_key``/``rank_nanos`` let the dedup
+    stage find the highest threshold already alerted in a budget's period.
+    """
+
+    __tablename__ = "alert_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_id: str = Field(sa_column=Column(String(1000), nullable=False, unique=True))
+    identity_key: str = Field(sa_column=Column(String(1000), nullable=False, index=True))
+    rule: str = Field(max_length=200, index=True)
+    scope: str = Field(sa_column=Column(String(500), nullable=False))
+    period: str = Field(max_length=50)
+    threshold: str = Field(max_length=100)
+    group_key: str | None = Field(
+        default=None, sa_column=Column(String(1000), nullable=True, index=True)
+    )
+    rank_nanos: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    persistent: bool = Field(default=False)
+    episode: int = Field(default=1)
+    notices: int = Field(default=0)
+    rule_name: str = Field(max_length=200)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    opened_at: datetime = _utc()
+    last_notified_at: datetime = _utc()
+    resolved_at: datetime | None = _utc(nullable=True)
+    closed_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
 class OutboxAlert(SQLModel, table=True):
-    """An alert waiting for, or done with, delivery. Rows first, sends second."""
+    """One notification waiting for, or done with, delivery. Rows first, sends second.
+
+    ``dedup_id`` is the alert's identity (reminders and the resolved notice share it);
+    ``message_id`` is this notification's own, stable across retries.
+    """
 
     __tablename__ = "alert_outbox"
 
     id: int | None = Field(default=None, primary_key=True)
-    dedup_key: str = Field(max_length=500, unique=True)
-    state: str = Field(default="pending", max_length=20, index=True)
+    record_id: int = Field(foreign_key="alert_record.id", index=True)
+    dedup_id: str = Field(sa_column=Column(String(1000), nullable=False, index=True))
+    message_id: str = Field(sa_column=Column(String(1100), nullable=False, unique=True))
+    kind: str = Field(max_length=20)
+    rule: str = Field(max_length=200, index=True)
+    severity: str = Field(max_length=20)
+    title: str = Field(sa_column=Column(Text, nullable=False))
     payload: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _utc(index=True)
+    state: str = Field(default="pending", max_length=20, index=True)
+    channel: str | None = Field(default=None, max_length=100)
     attempts: int = Field(default=0)
-    created_at: datetime = _utc()
     next_attempt_at: datetime | None = _utc(nullable=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 

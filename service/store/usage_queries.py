@@ -188,3 +188,52 @@ def totals(rows: list[BreakdownRow]) -> BreakdownRow:
         total.cost_nanos += row.cost_nanos
         total.estimated = total.estimated or row.estimated
     return total
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedSpend:
+    """Spend of one (workspace, API key, model) in a window; ``before`` up to a cut inside it."""
+
+    workspace_id: str
+    api_key_id: str
+    model: str
+    cost_nanos: int
+    before_nanos: int
+
+
+def spend_by_dimensions(
+    session: Session,
+    width: BucketWidth,
+    start: datetime,
+    end: datetime,
+    *,
+    cut: datetime | None = None,
+) -> list[ScopedSpend]:
+    """Cost by workspace, API key and model for buckets starting in ``[start, end)``.
+
+    ``before_nanos`` is the part in buckets starting before ``cut`` (all of it without one).
+    """
+    before = (
+        USAGE.c.cost_nanos
+        if cut is None
+        else case((USAGE.c.bucket_start < cut, USAGE.c.cost_nanos), else_=0)
+    )
+    rows = session.execute(
+        select(
+            USAGE.c.workspace_id,
+            USAGE.c.api_key_id,
+            USAGE.c.model,
+            func.sum(USAGE.c.cost_nanos),
+            func.sum(before),
+        )
+        .where(
+            USAGE.c.bucket_width == width,
+            USAGE.c.bucket_start >= start,
+            USAGE.c.bucket_start < end,
+        )
+        .group_by(USAGE.c.workspace_id, USAGE.c.api_key_id, USAGE.c.model)
+    )
+    return [
+        ScopedSpend(str(ws), str(key), str(model), int(cost), int(early))
+        for ws, key, model, cost, early in rows
+    ]

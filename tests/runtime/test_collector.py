@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from service.admin_api.retry import RetryPolicy
 from service.domain.money import usd_to_nanos
 from service.domain.periods import floor_to_bucket
-from service.domain.usage import BucketWidth, UsageRow
+from service.domain.usage import BucketWidth, UsagePage
 from service.errors import AdminAPIAuthError, AdminAPIError
 from service.runtime.collector import UsageSource, collect
 from service.runtime.cycle import Runtime
@@ -414,13 +414,13 @@ class MovesTheOpening:
     def __init__(self, client: UsageSource, engine: Engine, moved_to: datetime) -> None:
         self.client, self.engine, self.moved_to = client, engine, moved_to
 
-    def usage(
+    def usage_pages(
         self, starting_at: datetime, ending_at: datetime | None = None, *, bucket_width: BucketWidth
-    ) -> list[UsageRow]:
-        rows = self.client.usage(starting_at, ending_at, bucket_width=bucket_width)
+    ) -> Iterator[UsagePage]:
+        pages = list(self.client.usage_pages(starting_at, ending_at, bucket_width=bucket_width))
         with transaction(self.engine) as session:  # `once` with other settings, meanwhile
             balance.ensure_opening(session, usd_to_nanos(Decimal(1000)), self.moved_to, NOW)
-        return rows
+        return iter(pages)
 
     def api_key_names(self) -> dict[str, str]:
         return self.client.api_key_names()

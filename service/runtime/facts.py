@@ -1,0 +1,279 @@
+"""Builds the facts the rules read, from the ledger, in the caller's transaction.
+
+The budgets' spend comes from one grouped query per distinct period (budgets sharing a period
+and time zone share it); scopes are matched in memory. A scoped budget's projection is its
+spend so far plus its share of the organization's expected spend for the hours left.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from service.alerts.facts import (
+    BudgetFacts,
+    CollectionFacts,
+    ExpiringLot,
+    Facts,
+    ReloadBlockFact,
+    SpikeFacts,
+)
+from service.alerts.model import Dimension, Driver, Freshness, Situation
+from service.domain.credit_walk import WalkResult
+from service.domain.forecast import NotEnoughHistory, SpendProfile
+from service.domain.model_ids import belongs_to
+from service.domain.periods import Period, floor_to_bucket, month_start, period_at
+from service.domain.usage import BUCKET_SECONDS
+from service.runtime.outlook import History, recent_history, runway_of
+from service.settings import Settings
+from service.settings.rules import BudgetRule
+from service.store.balance import balance_nanos
+from service.store.credit_sync import current_walk, ledger_terms
+from service.store.names import load_names
+from service.store.tables import CollectionState, ReloadBlock, UnknownModel
+from service.store.usage_queries import ScopedSpend, latest_bucket_start, spend_by_dimensions
+
+HOUR = timedelta(hours=1)
+TOP_DRIVERS = 3
+# Scope values that name Anthropic's nulls: the default workspace, and Console use without a key.
+DEFAULT_WORKSPACE = ("default", "default workspace")
+CONSOLE = ("console", "console (no api key)")
+
+
+class Names:
+    """Display names of keys and workspaces, and scope matching by id or by name."""
+
+    def __init__(self, session: Session) -> None:
+        self.api_keys = load_names(session, "api_key")
+        self.workspaces = load_names(session, "workspace")
+
+    def of(self, dimension: Dimension, value: str) -> str:
+        if dimension == "workspace":
+            return self.workspaces.get(value, "Default workspace" if value == "" else value)
+        if dimension == "api_key":
+            return self.api_keys.get(value, "Console (no API key)" if value == "" else value)
+        return value
+
+    def matcher(self, rule: BudgetRule) -> Callable[[ScopedSpend], bool]:
+        """Whether a row is in the budget's scope (every scope key must match)."""
+        models = [value for key, value in rule.scope if key == "model"]
+        workspaces = [
+            self._ids(value, self.workspaces, DEFAULT_WORKSPACE)
+            for key, value in rule.scope
+            if key == "workspace"
+        ]
+        keys = [
+            self._ids(value, self.api_keys, CONSOLE)
+            for key, value in rule.scope
+            if key == "api_key"
+        ]
+
+        def matches(row: ScopedSpend) -> bool:
+            return (
+                all(belongs_to(row.model, model) for model in models)
+                and all(row.workspace_id in ids for ids in workspaces)
+                and all(row.api_key_id in ids for ids in keys)
+            )
+
+        return matches
+
+    @staticmethod
+    def _ids(wanted: str, names: dict[str, str], null_names: tuple[str, ...]) -> frozenset[str]:
+        folded = wanted.casefold()
+        ids = {wanted} | {i for i, name in names.items() if name.casefold() == folded}
+        if folded in null_names:
+            ids.add("")
+        return frozenset(ids)
+
+
+def build_facts(
+    session: Session, settings: Settings, now: datetime, walked: WalkResult | None = None
+) -> Facts:
+    """Everything the configured rules read, as of ``now``."""
+    rules = settings.rules
+    width = settings.collection.bucket_width
+    terms = ledger_terms(session, settings.ledger.credit_terms())
+    if walked is None:
+        walked = current_walk(session, width, terms, now)
+    needs_history = (
+        rules.runway is not None
+        or rules.spike is not None
+        or any(b.forecast_percents for b in rules.budgets)
+    )
+    history = recent_history(session, settings, now) if needs_history else None
+    runway = runway_of(walked, history.profile, terms, now) if history and rules.runway else None
+    state = session.get(CollectionState, width)
+    bucket = timedelta(seconds=BUCKET_SECONDS[width])
+    newest = state.newest_bucket_start if state else None
+    if newest is None:
+        newest = latest_bucket_start(session, width)
+    situation = Situation(
+        now=now,
+        balance_nanos=balance_nanos(session),
+        runway_until=runway.until if runway else None,
+        runway_note=runway.note if runway else "no runway rule",
+        freshness=Freshness(newest, state.last_success_at if state else None),
+    )
+    names = Names(session)
+    return Facts(
+        situation=situation,
+        budgets=tuple(_budgets(session, settings, now, names, history)),
+        spike=_spike(session, settings, now, names, history),
+        collection=(
+            CollectionFacts(
+                failing_since=state.failing_since,
+                last_error=state.last_error,
+                last_success_at=state.last_success_at,
+                newest_bucket_start=state.newest_bucket_start,
+                bucket=bucket,
+            )
+            if state is not None
+            else None
+        ),
+        unknown_models=tuple(
+            (u.model, u.priced_as)
+            for u in session.scalars(select(UnknownModel).order_by(col(UnknownModel.model)))
+        ),
+        reload_blocks=tuple(
+            ReloadBlockFact(b.at, b.wanted_nanos, b.granted_nanos)
+            for b in session.scalars(
+                select(ReloadBlock)
+                .where(col(ReloadBlock.at) >= month_start(now), col(ReloadBlock.at) <= now)
+                .order_by(col(ReloadBlock.at))
+            )
+        ),
+        month_label=f"{month_start(now):%Y-%m}",
+        expiring_lots=tuple(_expiring(walked, now, rules.expiry_warning)),
+    )
+
+
+def budget_facts(
+    session: Session, settings: Settings, now: datetime, history: History | None = None
+) -> list[BudgetFacts]:
+    """The budgets alone (for `status`)."""
+    return _budgets(session, settings, now, Names(session), history)
+
+
+def _budgets(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    names: Names,
+    history: History | None,
+) -> list[BudgetFacts]:
+    width = settings.collection.bucket_width
+    profile = history.profile if history else None
+    by_period: dict[tuple[str, str], tuple[Period, list[ScopedSpend]]] = {}
+    out = []
+    for rule in settings.rules.budgets:
+        key = (rule.period, rule.tz)
+        if key not in by_period:
+            period = period_at(rule.period, rule.tz, now)
+            cut = profile.as_of if isinstance(profile, SpendProfile) else None
+            rows = spend_by_dimensions(session, width, period.start, period.end, cut=cut)
+            by_period[key] = (period, rows)
+        period, rows = by_period[key]
+        matches = names.matcher(rule)
+        scoped = [row for row in rows if matches(row)] if rule.scope else rows
+        spent = sum(row.cost_nanos for row in scoped)
+        projected, note = _projection(rule, period, rows, scoped, profile)
+        out.append(
+            BudgetFacts(
+                rule=rule,
+                period=period,
+                spent_nanos=spent,
+                projected_nanos=projected,
+                projection_note=note,
+                drivers=tuple(drivers(scoped, names)),
+            )
+        )
+    return out
+
+
+def _projection(
+    rule: BudgetRule,
+    period: Period,
+    rows: list[ScopedSpend],
+    scoped: list[ScopedSpend],
+    profile: SpendProfile | NotEnoughHistory | None,
+) -> tuple[int | None, str | None]:
+    if not rule.forecast_percents:
+        return None, None
+    if profile is None:
+        return None, "no history read"
+    if isinstance(profile, NotEnoughHistory):
+        return None, profile.reason
+    before = sum(row.before_nanos for row in scoped)
+    org_before = sum(row.before_nanos for row in rows)
+    expected = profile.spend_between(max(profile.as_of, period.start), period.end)
+    if org_before == 0:
+        # Nothing spent before the profile's cut this period: share by what there is.
+        total, org_total = sum(r.cost_nanos for r in scoped), sum(r.cost_nanos for r in rows)
+        share_of = (total, org_total) if org_total else (1, 1)
+    else:
+        share_of = (before, org_before)
+    return before + expected * share_of[0] // share_of[1], None
+
+
+def drivers(rows: Iterable[ScopedSpend], names: Names) -> list[Driver]:
+    """The top spenders by model, API key and workspace among ``rows``."""
+    totals: dict[tuple[Dimension, str], int] = defaultdict(int)
+    for row in rows:
+        totals[("model", row.model)] += row.cost_nanos
+        totals[("api_key", row.api_key_id)] += row.cost_nanos
+        totals[("workspace", row.workspace_id)] += row.cost_nanos
+    found = []
+    for dimension in ("model", "api_key", "workspace"):
+        ranked = sorted(
+            ((value, amount) for (dim, value), amount in totals.items() if dim == dimension),
+            key=lambda item: (-item[1], item[0]),
+        )
+        found += [
+            Driver(dimension, value, names.of(dimension, value), amount)
+            for value, amount in ranked[:TOP_DRIVERS]
+            if amount > 0
+        ]
+    return found
+
+
+def _spike(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    names: Names,
+    history: History | None,
+) -> SpikeFacts | None:
+    rule = settings.rules.spike
+    width = settings.collection.bucket_width
+    # Daily buckets cannot tell one hour from another.
+    if rule is None or history is None or width == "1d":
+        return None
+    hour = floor_to_bucket(now, "1h") - HOUR
+    first = history.collected_from
+    days = [
+        history.hourly.get(hour - k * timedelta(days=1), 0)
+        for k in range(1, rule.days + 1)
+        if first is None or hour - k * timedelta(days=1) >= first
+    ]
+    if len(days) < 2:
+        return None
+    spent = history.hourly.get(hour, 0)
+    baseline = int(statistics.median(days))
+    rows = spend_by_dimensions(session, width, hour, hour + HOUR)
+    return SpikeFacts(hour, spent, baseline, len(days), tuple(drivers(rows, names)))
+
+
+def _expiring(walked: WalkResult | None, now: datetime, warning: timedelta) -> list[ExpiringLot]:
+    if walked is None:
+        return []
+    return [
+        ExpiringLot(lot.key, lot.kind, lot.at, walked.remaining[lot.key], lot.expires_at)
+        for lot in sorted(walked.lots, key=lambda lot: (lot.expires_at, lot.key))
+        if walked.remaining.get(lot.key, 0) > 0 and now < lot.expires_at <= now + warning
+    ]

@@ -9,6 +9,7 @@ from service.commands.context import CommandContext, say
 from service.commands.registry import Command, no_flags
 from service.pricing import PriceBook
 from service.settings import describe
+from service.settings.rules import describe_rules
 
 
 def check_config(ctx: CommandContext) -> int:
@@ -20,6 +21,9 @@ def check_config(ctx: CommandContext) -> int:
     for name, value in effective.items():
         source = settings.sources.get(name, "default")
         say(f"  {name.ljust(width)}  {value}   [{source}]")
+    say("Rules:")
+    for line in describe_rules(settings.rules):
+        say(f"  {line}")
     for warning in settings.warnings:
         say(f"warning: {warning}")
     return 0

@@ -68,8 +68,10 @@ def say(text: str = "") -> None:
     print(text, flush=True)  # noqa: T201 - a command's output
 
 
-def say_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    for line in table_lines(header, rows):
+def say_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, text_columns: Sequence[int] = (0,)
+) -> None:
+    for line in table_lines(header, rows, text_columns=text_columns):
         say(line)
 
 

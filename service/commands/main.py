@@ -20,6 +20,7 @@ import httpx
 from service import __version__
 from service.admin_api.retry import DEFAULT_RETRY, RetryPolicy
 from service.commands import (
+    alerts,
     check_config,
     credits,
     db,
@@ -46,6 +47,7 @@ COMMANDS: dict[str, Command] = {
         report.COMMAND,
         credits.COMMAND,
         simulate.COMMAND,
+        alerts.COMMAND,
         check_config.COMMAND,
         db.COMMAND,
         demo.COMMAND,

@@ -53,3 +53,8 @@ def percent_text(value: Decimal) -> str:
     """``80%``, ``12.5%``: a percentage without exponent or trailing zeros."""
     text = f"{value.normalize():f}"
     return f"{text}%"
+
+
+def usd_label(nanos: int) -> str:
+    """``$1500.00``: a dollar amount as part of an identifier (no separators, exact)."""
+    return f"${format_usd(nanos)}"

@@ -20,8 +20,28 @@ def status_lines(status: dict[str, Any], unit: Decimal) -> list[str]:
     return [
         *_balance_lines(status, money),
         *_spend_lines(status, money),
+        *_budget_lines(status, money),
         *_collection_lines(status),
     ]
+
+
+def _budget_lines(status: dict[str, Any], money: Money) -> list[str]:
+    lines = []
+    for budget in status["budgets"]:
+        crossed = budget["thresholds_crossed"]
+        line = (
+            f"Budget {budget['name']:11} {money(budget['spent_usd'])} of "
+            f"{money(budget['limit_usd'])} ({budget['percent_of_limit']}%) in "
+            f"{budget['period_label']}"
+        )
+        if budget["scope"] != "org":
+            line += f", {budget['scope']}"
+        if crossed:
+            line += f"; crossed {', '.join(crossed)}"
+        lines.append(line)
+        if budget["forecast_usd"] is not None:
+            lines.append(f"  projected {money(budget['forecast_usd'])} by {budget['period_end']}")
+    return lines
 
 
 def _balance_lines(status: dict[str, Any], money: Money) -> list[str]:
@@ -103,12 +123,17 @@ def _collection_lines(status: dict[str, Any]) -> list[str]:
     return lines
 
 
-def table_lines(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """The first column left-aligned, the others right-aligned, two spaces apart."""
+def table_lines(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, text_columns: Sequence[int] = (0,)
+) -> list[str]:
+    """``text_columns`` (the first, by default) left-aligned, the others (numbers) right-aligned,
+    two spaces apart."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = []
     for row in [header, *rows]:
-        cells = [str(row[0]).ljust(widths[0])]
-        cells += [str(cell).rjust(widths[i]) for i, cell in enumerate(row) if i > 0]
+        cells = [
+            str(cell).ljust(widths[i]) if i in text_columns else str(cell).rjust(widths[i])
+            for i, cell in enumerate(row)
+        ]
         lines.append("  ".join(cells).rstrip())
     return lines

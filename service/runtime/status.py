@@ -12,12 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from service.domain.money import format_usd
+from service.alerts.rules.budget import group_key, percent_of, thresholds
+from service.domain.money import format_usd, usd_to_nanos
 from service.domain.periods import day_start, month_start
 from service.domain.timefmt import rfc3339, rfc3339_or_none
 from service.domain.usage import BUCKET_SECONDS
-from service.runtime.outlook import balance_in_credits, credit_outlook
+from service.runtime.facts import budget_facts
+from service.runtime.outlook import balance_in_credits, credit_outlook, recent_history
 from service.settings import Settings
+from service.store.alerts import crossed_thresholds
 from service.store.balance import balance_nanos
 from service.store.ledger_entries import opening_entry
 from service.store.outbox import outbox_counts
@@ -56,7 +59,7 @@ def build_status(session: Session, settings: Settings, now: datetime) -> dict[st
                 estimated_spend_nanos(session, month, now, width)
             ),
         },
-        "budgets": [],
+        "budgets": budgets_status(session, settings, now),
         "last_collected_at": rfc3339_or_none(state.last_success_at if state else None),
         "last_attempt_at": rfc3339_or_none(state.last_attempt_at if state else None),
         "collection_failing_since": rfc3339_or_none(state.failing_since if state else None),
@@ -72,3 +75,46 @@ def build_status(session: Session, settings: Settings, now: datetime) -> dict[st
         "forecast": outlook["forecast"],
         "as_of": rfc3339(now),
     }
+
+
+def budgets_status(session: Session, settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    """Each budget's current period: spend, limit, projection and the thresholds alerted."""
+    history = (
+        recent_history(session, settings, now)
+        if any(b.forecast_percents for b in settings.rules.budgets)
+        else None
+    )
+    budgets = budget_facts(session, settings, now, history)
+    groups = [group_key(b, kind) for b in budgets for kind in ("spend", "forecast")]
+    alerted = crossed_thresholds(session, groups)
+    out = []
+    for budget in budgets:
+        rule, period = budget.rule, budget.period
+        limit = usd_to_nanos(rule.limit)
+        out.append(
+            {
+                "name": rule.name,
+                "scope": rule.scope_text,
+                "period": period.kind,
+                "period_label": period.label,
+                "tz": rule.tz,
+                "period_start": rfc3339(period.start),
+                "period_end": rfc3339(period.end),
+                "spent_usd": format_usd(budget.spent_nanos),
+                "limit_usd": format_usd(limit),
+                "percent_of_limit": f"{percent_of(budget.spent_nanos, limit):f}",
+                "thresholds": [label for label, _ in thresholds(budget)],
+                "thresholds_crossed": [
+                    label for label, amount in thresholds(budget) if budget.spent_nanos >= amount
+                ],
+                "thresholds_alerted": alerted.get(group_key(budget, "spend"), []),
+                "forecast_usd": (
+                    format_usd(budget.projected_nanos)
+                    if budget.projected_nanos is not None
+                    else None
+                ),
+                "forecast_note": budget.projection_note,
+                "forecast_alerted": alerted.get(group_key(budget, "forecast"), []),
+            }
+        )
+    return out

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from service.alerts.facts import BudgetFacts, Facts
 from service.alerts.model import Content, Finding, Identity, Severity
-from service.domain.money import NANOS_PER_USD, percent_text, usd_text, usd_to_nanos
+from service.domain.money import NANOS_PER_USD, percent_text, usd_label, usd_text, usd_to_nanos
 from service.settings.rules import RuleSettings
 
 RULE_PREFIX = "budget:"
@@ -26,12 +26,18 @@ def evaluate(rules: RuleSettings, facts: Facts) -> list[Finding]:
     return findings
 
 
+def group_key(budget: BudgetFacts, kind: str) -> str:
+    """The dedup group of one budget's ``spend`` or ``forecast`` thresholds in its period."""
+    rule = budget.rule
+    return f"{RULE_PREFIX}{rule.name}/{rule.scope_text}/{budget.period.label}/{kind}"
+
+
 def thresholds(budget: BudgetFacts) -> list[tuple[str, int]]:
     """(label, amount) of every spend threshold, lowest first: ``80%`` and ``$250.00``."""
     rule = budget.rule
     limit = usd_to_nanos(rule.limit)
     found = [(percent_text(p), share(limit, p)) for p in rule.percents]
-    found += [(usd_text(usd_to_nanos(a)), usd_to_nanos(a)) for a in rule.amounts]
+    found += [(usd_label(usd_to_nanos(a)), usd_to_nanos(a)) for a in rule.amounts]
     return sorted(found, key=lambda t: (t[1], t[0]))
 
 
@@ -50,7 +56,7 @@ def _actual(budget: BudgetFacts) -> list[Finding]:
     rule, period = budget.rule, budget.period
     limit = usd_to_nanos(rule.limit)
     spent = budget.spent_nanos
-    group = f"{RULE_PREFIX}{rule.name}/{rule.scope_text}/{period.label}/spend"
+    group = group_key(budget, "spend")
     findings = []
     for label, amount in thresholds(budget):
         if spent < amount:
@@ -96,7 +102,7 @@ def _forecast(budget: BudgetFacts) -> list[Finding]:
     if projected is None or not rule.forecast_percents:
         return []
     limit = usd_to_nanos(rule.limit)
-    group = f"{RULE_PREFIX}{rule.name}/{rule.scope_text}/{period.label}/forecast"
+    group = group_key(budget, "forecast")
     findings = []
     for percent in rule.forecast_percents:
         amount = share(limit, percent)

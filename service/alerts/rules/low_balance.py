@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.alerts.facts import Facts
 from service.alerts.model import Content, Finding, Identity
-from service.domain.money import usd_text, usd_to_nanos
+from service.domain.money import usd_label, usd_text, usd_to_nanos
 from service.settings.rules import RuleSettings
 
 RULE = "low_balance"
@@ -38,5 +38,5 @@ def evaluate(rules: RuleSettings, facts: Facts) -> list[Finding]:
             value_nanos=balance,
             threshold_nanos=floor,
         )
-    identity = Identity(RULE, "org", "", usd_text(floor))
+    identity = Identity(RULE, "org", "", usd_label(floor))
     return [Finding(identity, content, persistent=True, holds=holds)]

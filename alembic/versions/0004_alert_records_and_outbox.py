@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
         sa.Column("threshold", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("group_key", sa.String(length=1000), nullable=True),
-        sa.Column("rank_nanos", sa.BigInteger(), nullable=True),
+        sa.Column("threshold_rank", sa.BigInteger(), nullable=True),
         sa.Column("persistent", sa.Boolean(), nullable=False),
         sa.Column("episode", sa.Integer(), nullable=False),
         sa.Column("notices", sa.Integer(), nullable=False),

@@ -120,7 +120,7 @@ def _apply(
                 period=decision.identity.period,
                 threshold=decision.identity.threshold,
                 group_key=finding.group,
-                rank_nanos=finding.rank,
+                threshold_rank=finding.rank,
                 persistent=finding.persistent,
                 episode=decision.episode,
                 notices=1,

@@ -34,7 +34,7 @@ def group_tops(session: Session, group_keys: Collection[str]) -> dict[str, int]:
     if not group_keys:
         return {}
     rows = session.execute(
-        select(col(AlertRecord.group_key), func.max(col(AlertRecord.rank_nanos)))
+        select(col(AlertRecord.group_key), func.max(col(AlertRecord.threshold_rank)))
         .where(col(AlertRecord.group_key).in_(list(group_keys)))
         .group_by(col(AlertRecord.group_key))
     )
@@ -131,7 +131,7 @@ def crossed_thresholds(session: Session, group_keys: Collection[str]) -> dict[st
     rows = session.execute(
         select(col(AlertRecord.group_key), col(AlertRecord.threshold))
         .where(col(AlertRecord.group_key).in_(list(group_keys)))
-        .order_by(col(AlertRecord.rank_nanos))
+        .order_by(col(AlertRecord.threshold_rank))
     )
     found: dict[str, list[str]] = {}
     for group, threshold in rows:

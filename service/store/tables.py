@@ -155,8 +155,9 @@ class AlertRecord(SQLModel, table=True):
     """The dedup memory: one row per alert identity (per episode, for conditions).
 
     Events (a budget threshold in a period) have one row forever; a persistent condition has
-    one row per episode, open until ``resolved_at``. ``group_key``/``rank_nanos`` let the dedup
-    stage find the highest threshold already alerted in a budget's period.
+    one row per episode, open until ``resolved_at``. ``group_key`` and ``threshold_rank`` (a
+    threshold's level, in millionths of a percent of its limit) let the dedup stage find the
+    highest threshold already alerted in a budget's period.
     """
 
     __tablename__ = "alert_record"
@@ -171,7 +172,7 @@ class AlertRecord(SQLModel, table=True):
     group_key: str | None = Field(
         default=None, sa_column=Column(String(1000), nullable=True, index=True)
     )
-    rank_nanos: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    threshold_rank: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     persistent: bool = Field(default=False)
     episode: int = Field(default=1)
     notices: int = Field(default=0)

@@ -41,6 +41,16 @@ def thresholds(budget: BudgetFacts) -> list[tuple[str, int]]:
     return sorted(found, key=lambda t: (t[1], t[0]))
 
 
+def rank(amount_nanos: int, limit_nanos: int) -> int:
+    """A threshold's level as millionths of a percent of the limit.
+
+    Ranking by share of the limit, not by dollars, keeps "above" and "below" meaning what the
+    operator wrote: with the limit lowered from $500 to $400, spend over $400 crosses 100%,
+    which is above an 84% already alerted, even though $400 is less than 84% of $500.
+    """
+    return amount_nanos * 100_000_000 // limit_nanos
+
+
 def share(limit_nanos: int, percent: Decimal) -> int:
     """``percent`` of ``limit_nanos``, rounded half to even to a whole nano-dollar."""
     exact = Decimal(limit_nanos) * percent / 100
@@ -90,7 +100,7 @@ def _actual(budget: BudgetFacts) -> list[Finding]:
                 Identity(RULE_PREFIX + rule.name, rule.scope_text, period.label, label),
                 content,
                 group=group,
-                rank=amount,
+                rank=rank(amount, limit),
             )
         )
     return findings
@@ -142,7 +152,7 @@ def _forecast(budget: BudgetFacts) -> list[Finding]:
                 ),
                 content,
                 group=group,
-                rank=amount,
+                rank=rank(amount, limit),
             )
         )
     return findings

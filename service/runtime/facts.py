@@ -52,6 +52,7 @@ class Names:
     def __init__(self, session: Session) -> None:
         self.api_keys = load_names(session, "api_key")
         self.workspaces = load_names(session, "workspace")
+        self._resolved: dict[tuple[int, str], frozenset[str]] = {}
 
     def of(self, dimension: Dimension, value: str) -> str:
         if dimension == "workspace":
@@ -63,16 +64,8 @@ class Names:
     def matcher(self, rule: BudgetRule) -> Callable[[ScopedSpend], bool]:
         """Whether a row is in the budget's scope (every scope key must match)."""
         models = [value for key, value in rule.scope if key == "model"]
-        workspaces = [
-            self._ids(value, self.workspaces, DEFAULT_WORKSPACE)
-            for key, value in rule.scope
-            if key == "workspace"
-        ]
-        keys = [
-            self._ids(value, self.api_keys, CONSOLE)
-            for key, value in rule.scope
-            if key == "api_key"
-        ]
+        workspaces = [self.ids("workspace", v) for key, v in rule.scope if key == "workspace"]
+        keys = [self.ids("api_key", v) for key, v in rule.scope if key == "api_key"]
 
         def matches(row: ScopedSpend) -> bool:
             return (
@@ -83,13 +76,61 @@ class Names:
 
         return matches
 
-    @staticmethod
-    def _ids(wanted: str, names: dict[str, str], null_names: tuple[str, ...]) -> frozenset[str]:
+    def ids(self, dimension: Dimension, wanted: str) -> frozenset[str]:
+        """The ids a scope value names: the id itself, or every id with that name."""
+        if dimension == "workspace":
+            return self._ids(wanted, self.workspaces, DEFAULT_WORKSPACE)
+        return self._ids(wanted, self.api_keys, CONSOLE)
+
+    def _ids(
+        self, wanted: str, names: dict[str, str], null_names: tuple[str, ...]
+    ) -> frozenset[str]:
+        cached = self._resolved.get((id(names), wanted))
+        if cached is not None:
+            return cached
         folded = wanted.casefold()
         ids = {wanted} | {i for i, name in names.items() if name.casefold() == folded}
         if folded in null_names:
             ids.add("")
+        self._resolved[(id(names), wanted)] = frozenset(ids)
         return frozenset(ids)
+
+
+class PeriodSpend:
+    """One period's spend by (workspace, key, model), indexed so that a thousand budgets
+    scoped to one key or workspace each read only their own rows."""
+
+    def __init__(self, period: Period, rows: list[ScopedSpend]) -> None:
+        self.period = period
+        self.rows = rows
+        self.by: dict[Dimension, dict[str, list[ScopedSpend]]] = {
+            "workspace": defaultdict(list),
+            "api_key": defaultdict(list),
+            "model": defaultdict(list),
+        }
+        for row in rows:
+            self.by["workspace"][row.workspace_id].append(row)
+            self.by["api_key"][row.api_key_id].append(row)
+            self.by["model"][row.model].append(row)
+
+    def scoped(self, rule: BudgetRule, names: Names) -> list[ScopedSpend]:
+        """The rows in the budget's scope: the narrowest index first, then every scope key."""
+        if not rule.scope:
+            return self.rows
+        keys = dict(rule.scope)
+        if "api_key" in keys:
+            candidates = self._union("api_key", names.ids("api_key", keys["api_key"]))
+        elif "workspace" in keys:
+            candidates = self._union("workspace", names.ids("workspace", keys["workspace"]))
+        else:
+            models = [m for m in self.by["model"] if belongs_to(m, keys["model"])]
+            candidates = self._union("model", models)
+        matches = names.matcher(rule)
+        return [row for row in candidates if matches(row)]
+
+    def _union(self, dimension: Dimension, values: Iterable[str]) -> list[ScopedSpend]:
+        index = self.by[dimension]
+        return [row for value in values for row in index.get(value, ())]
 
 
 def build_facts(
@@ -169,7 +210,7 @@ def _budgets(
 ) -> list[BudgetFacts]:
     width = settings.collection.bucket_width
     profile = history.profile if history else None
-    by_period: dict[tuple[str, str], tuple[Period, list[ScopedSpend]]] = {}
+    by_period: dict[tuple[str, str], PeriodSpend] = {}
     out = []
     for rule in settings.rules.budgets:
         key = (rule.period, rule.tz)
@@ -177,10 +218,10 @@ def _budgets(
             period = period_at(rule.period, rule.tz, now)
             cut = profile.as_of if isinstance(profile, SpendProfile) else None
             rows = spend_by_dimensions(session, width, period.start, period.end, cut=cut)
-            by_period[key] = (period, rows)
-        period, rows = by_period[key]
-        matches = names.matcher(rule)
-        scoped = [row for row in rows if matches(row)] if rule.scope else rows
+            by_period[key] = PeriodSpend(period, rows)
+        spend = by_period[key]
+        period, rows = spend.period, spend.rows
+        scoped = spend.scoped(rule, names)
         spent = sum(row.cost_nanos for row in scoped)
         projected, note = _projection(rule, period, rows, scoped, profile)
         out.append(

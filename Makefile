@@ -33,6 +33,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.forecast
+	$(BIN)/python -m bench.alerts
 
 demo: $(STAMP)
 	$(BIN)/creditwatch demo

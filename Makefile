@@ -25,7 +25,7 @@ lint: $(STAMP)
 
 # pytest exits 5 when it collects nothing: make treats that as the failure it is.
 test: lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -x -q -m "not install"

@@ -1,8 +1,10 @@
 """Alembic environment: migrates the engine creditwatch passes in, or CREDITWATCH_DATABASE_URL.
 
-Every upgrade holds a lock of its own first (PostgreSQL: a transaction-scoped advisory lock;
-SQLite: the write lock of BEGIN IMMEDIATE), so two instances starting together migrate once: the
-second waits, then finds the schema at head.
+Every upgrade runs in one transaction that holds a lock of its own first (PostgreSQL: a
+transaction-scoped advisory lock; SQLite: the write lock of BEGIN IMMEDIATE), so two instances
+starting together migrate once: the second waits, then finds the schema at head. Alembic treats
+SQLite's DDL as non-transactional and would commit each revision on its own, after reading the
+current revision once; ``transactional_ddl=True`` keeps the whole upgrade under the lock.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def run_migrations() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            transactional_ddl=True,
             compare_type=True,
         )
         with context.begin_transaction():

@@ -42,7 +42,7 @@ def ledger_for_reading(settings: Settings) -> Iterator[Engine]:
     path = sqlite_path(settings.ledger.database_url)
     if path is not None and not path.exists():
         raise LedgerError(f"no ledger at {path} yet: run `creditwatch once` first")
-    engine = make_engine(settings.ledger.database_url)
+    engine = make_engine(settings.ledger.database_url, reading=True)
     try:
         require_current_schema(engine)
         yield engine

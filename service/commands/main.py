@@ -37,6 +37,7 @@ from service.errors import CreditwatchError
 from service.runtime.failures import describe_failure
 
 EX_INTERRUPTED = 130
+EX_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `head` leaves a shell tool with
 
 COMMANDS: dict[str, Command] = {
     command.name: command
@@ -86,6 +87,10 @@ def main(
         return COMMANDS[args.command].run(ctx)
     except KeyboardInterrupt:
         return EX_INTERRUPTED
+    except BrokenPipeError:
+        # `creditwatch report | head`: the reader left. Quietly, as a SIGPIPE would end us.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EX_BROKEN_PIPE
     except Exception as exc:  # noqa: BLE001 - the one place every failure becomes one line
         failure = describe_failure(exc)
         # A deliberate error says all there is to say; anything else has a traceback to show.

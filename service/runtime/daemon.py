@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from service.domain.timefmt import format_duration
 from service.runtime.cycle import Runtime
@@ -50,8 +50,9 @@ class Daemon:
         self.runtime = make_runtime(settings)
         self.reload_settings = reload_settings
         self.clock = clock
-        self.scheduler = BlockingScheduler(timezone=UTC)
+        self.scheduler = BackgroundScheduler(timezone=UTC)
         self.lock = threading.Lock()
+        self.stopping = threading.Event()
 
     def cycle(self) -> None:
         with self.lock:
@@ -104,11 +105,17 @@ class Daemon:
         log.info("settings reloaded")
 
     def stop(self) -> None:
-        log.info("stopping after the running cycle, if any")
-        sd_notify("STOPPING=1")
-        self.scheduler.shutdown(wait=True)
+        """Ask the daemon to stop; any number of signals ask once (a second Ctrl-C)."""
+        self.stopping.set()
 
     def run(self) -> int:
+        """Run until SIGTERM or SIGINT, then finish the running cycle and return 0.
+
+        The scheduler runs in the background and the main thread waits for a stop: a signal
+        that arrives before the scheduler has started still stops it, and shutting down happens
+        once, here, not in the signal's thread.
+        """
+
         def on_stop(_signum: int, _frame: FrameType | None) -> None:
             threading.Thread(target=self.stop, daemon=True).start()
 
@@ -120,12 +127,16 @@ class Daemon:
         signal.signal(signal.SIGHUP, on_hup)
         self.schedule()
         self.schedule_watchdog()
+        self.scheduler.start()
         sd_notify("READY=1")
         log.info(
             "creditwatch running: a cycle every %s",
             format_duration(self.runtime.settings.collection.poll_interval),
         )
-        self.scheduler.start()
+        self.stopping.wait()
+        log.info("stopping after the running cycle, if any")
+        sd_notify("STOPPING=1")
+        self.scheduler.shutdown(wait=True)
         self.runtime.close()
         log.info("stopped")
         return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from service.domain.timefmt import format_duration, rfc3339
+from service.settings.database_url import mask_database_url
 from service.settings.grammar import mask_secret, mask_url
 from service.settings.model import Settings
 
@@ -19,7 +20,7 @@ def describe(settings: Settings) -> dict[str, str]:
     return {
         "ANTHROPIC_ADMIN_KEY": mask_secret(key.get_secret_value()) if key else NOT_SET,
         "ANTHROPIC_BASE_URL": mask_url(api.base_url),
-        "CREDITWATCH_DATABASE_URL": mask_url(ledger.database_url),
+        "CREDITWATCH_DATABASE_URL": mask_database_url(ledger.database_url),
         "CREDITWATCH_POLL_INTERVAL": format_duration(collection.poll_interval),
         "CREDITWATCH_STARTING_BALANCE": _or_unset(ledger.starting_balance),
         "CREDITWATCH_STARTING_BALANCE_AT": (

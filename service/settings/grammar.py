@@ -26,7 +26,7 @@ NANO = Decimal("1e-9")
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # Query parameters that carry credentials in database and service URLs.
-_SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "secret", "token", "key", "api_key"})
+SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "secret", "token", "key", "api_key"})
 
 
 def parse_duration(
@@ -127,7 +127,7 @@ def mask_url(url: str) -> str:
     if parts.query:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         query = urlencode(
-            [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*/:"
+            [(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*/:"
         )
         masked = masked.replace(f"?{parts.query}", f"?{query}", 1)
     # Rebuilt by replacement, not urlunsplit: sqlite:////var/lib/x.db keeps its four slashes.
@@ -135,7 +135,7 @@ def mask_url(url: str) -> str:
 
 
 def url_credentials(url: str) -> list[str]:
-    """The credential strings inside ``url`` (user token, password, secret query values)."""
+    """The credential strings inside a web ``url`` (user token, password, secret query values)."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -148,6 +148,6 @@ def url_credentials(url: str) -> list[str]:
     found += [
         v
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if k.lower() in _SECRET_QUERY_KEYS
+        if k.lower() in SECRET_QUERY_KEYS
     ]
     return [value for value in found if value]

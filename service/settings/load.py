@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 from service.domain.timefmt import rfc3339
 from service.domain.usage import BucketWidth
 from service.errors import ConfigError
+from service.settings.database_url import database_credentials
 from service.settings.environment import (
     check_names,
     is_secret,
@@ -221,7 +222,7 @@ def _log_settings(get: _Getter) -> LogSettings:
 def _secrets(env: Mapping[str, str], api: ApiSettings, ledger: LedgerSettings) -> tuple[str, ...]:
     """Every credential in the settings, for the log filter: keys, URL passwords and tokens."""
     found = [api.admin_key.get_secret_value()] if api.admin_key else []
-    found += url_credentials(api.base_url) + url_credentials(ledger.database_url)
+    found += url_credentials(api.base_url) + database_credentials(ledger.database_url)
     for name, value in env.items():
         if value and is_secret(name) and name != "CREDITWATCH_DATABASE_URL":
             found.append(value)

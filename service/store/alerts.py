@@ -121,7 +121,7 @@ def recent_notifications(
         .order_by(col(OutboxAlert.created_at).desc(), col(OutboxAlert.id).desc())
         .limit(limit)
     )
-    return [(outbox, alert) for outbox, alert in rows.tuples()]
+    return [(outbox, alert) for outbox, alert in rows]
 
 
 def crossed_thresholds(session: Session, group_keys: Collection[str]) -> dict[str, list[str]]:

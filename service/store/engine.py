@@ -18,21 +18,36 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from service.errors import ConfigError
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Any constant works; it only has to be the same for every creditwatch process on the database.
 LEDGER_LOCK_KEY = 0x6372_6564_6974  # "credit"
 _READ_ONLY = "creditwatch_read_only"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; for SQLite, creates the file's folder and sets WAL and timeouts."""
+def make_engine(url: str, *, reading: bool = False) -> Engine:
+    """An engine for ``url``; for SQLite, creates the file's folder and sets WAL and timeouts.
+
+    A ``reading`` engine (the reading commands) creates nothing and writes nothing: no folder,
+    no journal-mode change, and SQLite's ``query_only`` on every connection. Raises ConfigError
+    when the folder of a SQLite file cannot be created.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = sqlite_path(url)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if path is not None and not reading:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    "CREDITWATCH_DATABASE_URL",
+                    f"cannot create the folder {str(path.parent)!r} "
+                    f"({exc.strerror or type(exc).__name__})",
+                    "sqlite:////var/lib/creditwatch/creditwatch.db",
+                ) from None
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_reader_pragmas if reading else _sqlite_pragmas)
         # pysqlite's own BEGIN is deferred (it takes no lock until the first write); emit ours.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -53,11 +68,18 @@ def sqlite_path(url: str) -> Path | None:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # Setting WAL on a database already in WAL mode writes nothing, so readers may do it too.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA query_only=ON")
     cursor.close()
 
 

@@ -15,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
 
 from service.errors import MigrationError, SchemaNotCurrent
@@ -23,6 +24,7 @@ from service.store.engine import read_only
 MIGRATIONS_PACKAGE = "service.migrations"
 # Distinct from the ledger lock: a migration must not wait behind a booking's transaction.
 MIGRATION_LOCK_KEY = 0x6D69_6772_6174_65  # "migrate"
+_NEWER = "a newer creditwatch migrated it; upgrade creditwatch (its migrations run forward only)"
 
 
 def migrations_dir() -> Path:
@@ -53,9 +55,16 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Apply every migration up to head (idempotent; concurrent upgrades migrate once)."""
+    """Apply every migration up to head (idempotent; concurrent upgrades migrate once).
+
+    Raises MigrationError when the database is at a revision these migrations do not know
+    (a newer creditwatch migrated it).
+    """
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    command.upgrade(alembic_config(engine), "head")
+    try:
+        command.upgrade(alembic_config(engine), "head")
+    except CommandError as exc:
+        raise MigrationError(f"cannot migrate the database: {exc}; {_NEWER}") from None
 
 
 def head_revision() -> str:
@@ -79,10 +88,13 @@ def require_current_schema(engine: Engine) -> None:
             "(or `creditwatch once`) first"
         )
     scripts = ScriptDirectory(str(migrations_dir()))
-    if scripts.get_revision(current) is None:
+    try:
+        known = scripts.get_revision(current) is not None
+    except CommandError:
+        known = False
+    if not known:
         raise SchemaNotCurrent(
-            f"the database is at revision {current}, which this creditwatch does not know: "
-            "a newer version migrated it; upgrade creditwatch"
+            f"the database is at revision {current}, which this creditwatch does not know: {_NEWER}"
         )
     raise SchemaNotCurrent(
         f"the database is at revision {current}, this creditwatch needs {head}: "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -64,3 +66,35 @@ def test_a_configuration_error_never_shows_a_traceback_even_at_debug(
     assert code == 78
     assert err.count("\n") == 1
     assert "Traceback" not in err
+
+
+def test_a_sqlite_folder_that_cannot_be_made_names_the_variable(
+    quiet_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database path under a file is a setting to fix: exit 78, not an unexpected error."""
+    blocker = quiet_env / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("CREDITWATCH_DATABASE_URL", f"sqlite:///{blocker}/cw.db")
+    code, _, err = run_cli(capsys, "once")
+    assert code == 78
+    assert err.startswith(
+        "creditwatch: configuration error: CREDITWATCH_DATABASE_URL: cannot create"
+    )
+
+
+def test_output_cut_short_by_a_pipe_is_quiet(quiet_env: Path) -> None:
+    """`creditwatch check-config | head -0`: no traceback, no message, SIGPIPE's status."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "check-config"],
+        cwd=quiet_env,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.close()  # the reader leaves before the first line
+    err = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=60) == 141
+    assert err == b""

@@ -80,3 +80,40 @@ def test_status_answers_while_a_booking_holds_the_write_lock(
     code, out, err = answers[0]
     assert code == 0, err
     assert json.loads(out)["last_error"] is None, "it reads the last commit, not the booking"
+
+
+def test_a_database_migrated_by_a_newer_creditwatch_is_one_line(
+    env: Path, capsys: pytest.CaptureFixture[str], db_url: str
+) -> None:
+    """An unknown revision says to upgrade creditwatch: exit 1, not an unexpected error."""
+    assert run_cli(capsys, "db", "upgrade")[0] == 0
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    for args in (("status",), ("db", "upgrade"), ("once",)):
+        code, _, err = run_cli(capsys, *args)
+        assert code == 1, err
+        line = err.strip().splitlines()[-1]
+        assert "0099" in line
+        assert "a newer creditwatch migrated it; upgrade creditwatch" in line
+
+
+def test_reading_commands_leave_the_sqlite_file_as_it_was(
+    env: Path, capsys: pytest.CaptureFixture[str], db_url: str
+) -> None:
+    """Not a byte changes: no journal-mode switch, no write, whatever the command reads."""
+    if not db_url.startswith("sqlite:///"):
+        pytest.skip("PostgreSQL reads run READ ONLY; this is about the SQLite file")
+    assert run_cli(capsys, "once")[0] == 0
+    path = Path(db_url.removeprefix("sqlite:///"))
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("COMMIT")  # the writer's BEGIN IMMEDIATE
+        connection.exec_driver_sql("PRAGMA journal_mode=DELETE")
+    engine.dispose()
+    before = path.read_bytes()
+    for args in (("status",), ("report",), ("credits", "list"), ("simulate",), ("alerts",)):
+        code, _, err = run_cli(capsys, *args)
+        assert code == 0, (args, err)
+    assert path.read_bytes() == before

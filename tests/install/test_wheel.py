@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -22,9 +23,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "sk-ant-admin01-simulator"  # python -m service.simulator's default key
-# One worker builds and installs once for the whole module (`--dist loadgroup`).
-pytestmark = [pytest.mark.install, pytest.mark.xdist_group("install")]
+# One worker runs the module (`--dist loadfile`), building and installing once.
+pytestmark = pytest.mark.install
 STEP_TIMEOUT = 600
+SKIPPED = (".venv", ".git", "build", "*.egg-info", ".mypy_cache", ".ruff_cache", ".pytest_cache",
+           ".hypothesis", "__pycache__", "*.db")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,29 @@ def _check(done: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the checkout: building in place would race another worker's build/ folder."""
+    copy = tmp_path_factory.mktemp("checkout") / "creditwatch"
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(*SKIPPED))
+    return copy
+
+
+@pytest.fixture(scope="module")
+def wheel(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel built from the checkout, as `pip wheel .` builds it."""
     dist = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "-w",
+            str(dist),
+            str(checkout),
+        ],
         check=True,
         timeout=STEP_TIMEOUT,
     )
@@ -145,7 +166,9 @@ def test_a_bad_value_in_the_installed_command_is_one_line(installed: Install) ->
     assert "Traceback" not in done.stderr
 
 
-def test_pipx_install_of_the_checkout_runs(installed: Install, tmp_path: Path) -> None:
+def test_pipx_install_of_the_checkout_runs(
+    installed: Install, checkout: Path, tmp_path: Path
+) -> None:
     """`pipx install <checkout>` gives a creditwatch that migrates and reads a ledger."""
     pipx = str(Path(sys.executable).parent / "pipx")  # a dev dependency, beside pytest
     home = tmp_path / "pipx"
@@ -158,7 +181,7 @@ def test_pipx_install_of_the_checkout_runs(installed: Install, tmp_path: Path) -
         "CREDITWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'pipx.db'}",
     }
     subprocess.run(
-        [pipx, "install", "--quiet", str(REPO)], env=env, check=True, timeout=STEP_TIMEOUT
+        [pipx, "install", "--quiet", str(checkout)], env=env, check=True, timeout=STEP_TIMEOUT
     )
     pipx_install = Install(home / "bin", installed.work, installed.base_url)
     _check(pipx_install.run("db", "upgrade", env=env))

@@ -196,3 +196,37 @@ def test_a_reload_applies_the_new_log_format_and_secrets(tmp_path: Path) -> None
     assert isinstance(handler.formatter, MaskingJsonFormatter)
     assert CLI_KEY in handler.formatter.mask.secrets
     daemon.runtime.close()
+
+
+def test_two_interrupts_stop_once_without_a_traceback(
+    simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    """Ctrl-C twice during a cycle: one clean stop, exit 0, nothing on stderr but log lines."""
+    env_file = tmp_path / "creditwatch.env"
+    env_file.write_text(
+        f"ANTHROPIC_ADMIN_KEY={KEY}\nANTHROPIC_BASE_URL={simulator.base_url}\n"
+        f"CREDITWATCH_DATABASE_URL=sqlite:///{tmp_path / 'cw.db'}\n"
+        "CREDITWATCH_POLL_INTERVAL=1s\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "--env-file", str(env_file), "run"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert process.stderr is not None
+    logs = Lines(process.stderr)
+    try:
+        logs.wait_for("creditwatch running")
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=WAIT) == 0
+        logs.wait_for("stopped")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+    assert "Traceback" not in "".join(logs.seen)

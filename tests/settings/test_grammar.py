@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from service.errors import ConfigError
+from service.settings.database_url import database_credentials, mask_database_url
 from service.settings.grammar import (
     mask_url,
     parse_duration,
@@ -110,25 +111,51 @@ def test_timestamps_are_aware_utc() -> None:
 @pytest.mark.parametrize(
     ("url", "shown", "hidden"),
     [
-        ("postgresql://cw:hunter2secret@db/cw", "postgresql://cw:***@db/cw", "hunter2secret"),
-        ("postgresql://cw@db/cw?password=qu3ry-secret", "password=***", "qu3ry-secret"),
         ("https://proxy-user:pr0xy-pass@proxy.internal", "proxy-user:***@", "pr0xy-pass"),
         ("https://tok3nAsUser1234@proxy.internal", "tok3…(masked)@", "tok3nAsUser1234"),
         ("https://api.anthropic.com", "https://api.anthropic.com", "\0"),
-        ("sqlite:////var/lib/creditwatch/cw.db", "sqlite:////var/lib/creditwatch/cw.db", "\0"),
-        ("sqlite:///cw.db?password=x-secret-1", "sqlite:///cw.db?password=***", "x-secret-1"),
+        ("https://proxy.internal/x?token=t0ken-1234", "token=***", "t0ken-1234"),
     ],
 )
 def test_mask_url_hides_every_credential(url: str, shown: str, hidden: str) -> None:
-    """Passwords, password query parameters and a token in the user part are masked."""
+    """A web URL's password, credential query parameters and a token in the user part."""
     masked = mask_url(url)
     assert shown in masked
     assert hidden not in masked
 
 
+@pytest.mark.parametrize(
+    ("url", "shown", "hidden"),
+    [
+        ("postgresql://cw:hunter2secret@db/cw", "postgresql://cw:***@db/cw", "hunter2secret"),
+        ("postgresql://cw@db/cw?password=qu3ry-secret", "password=***", "qu3ry-secret"),
+        # SQLAlchemy takes these characters unencoded in a password; so must the mask.
+        ("postgresql://cw:s3cr/etpass@127.0.0.1:5999/cw", "cw:***@127.0.0.1:5999/cw", "s3cr"),
+        ("postgresql://cw:s3cr?etpass@db/cw", "cw:***@db/cw", "etpass"),
+        ("postgresql://cw:s3cr#etpass@db/cw", "cw:***@db/cw", "etpass"),
+        ("sqlite:////var/lib/creditwatch/cw.db", "sqlite:////var/lib/creditwatch/cw.db", "\0"),
+        ("sqlite:///cw.db?password=x-secret-1", "sqlite:///cw.db?password=***", "x-secret-1"),
+    ],
+)
+def test_mask_database_url_reads_the_url_as_sqlalchemy_does(
+    url: str, shown: str, hidden: str
+) -> None:
+    """Every password SQLAlchemy would send is masked, however it is spelt."""
+    masked = mask_database_url(url)
+    assert shown in masked
+    assert hidden not in masked
+    assert all(secret not in masked for secret in database_credentials(url))
+
+
+def test_a_database_user_is_not_a_secret() -> None:
+    """``creditwatch@db`` names a role, not a credential: masking it would mangle every log."""
+    assert database_credentials("postgresql+psycopg://creditwatch@db.internal/creditwatch") == []
+    assert database_credentials("postgresql://cw:s3cr/etpass@db/cw") == ["s3cr/etpass"]
+
+
 def test_url_credentials_lists_what_logs_must_mask() -> None:
     """The log filter learns a URL's password and secret query values."""
-    assert url_credentials("postgresql://cw:pw-123456@db/cw?password=other-9999") == [
+    assert url_credentials("https://u:pw-123456@proxy/x?password=other-9999") == [
         "pw-123456",
         "other-9999",
     ]

@@ -505,6 +505,11 @@ def test_describe_masks_urls_with_credentials() -> None:
     assert "pr0xy-pass" not in shown
     assert "password=***" in shown
     assert {"qu3ry-secret", "pr0xy-pass"} <= set(settings.secrets)
+    slashed = load_settings(
+        {**BASE, "CREDITWATCH_DATABASE_URL": "postgresql://cw:s3cr/etpass@db:5999/cw"}, None
+    )
+    assert "s3cr/etpass" not in "\n".join(describe(slashed).values())
+    assert "s3cr/etpass" in slashed.secrets
 
 
 RUN_AS_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")

@@ -249,11 +249,11 @@ def _named_budgets(
                 "the budget's name (after CREDITWATCH_BUDGET_) takes letters, digits and _",
                 BUDGET_EXAMPLE,
             )
-        budgets.append(_parse_budget(variable, suffix.lower(), env[variable], channels, default))
+        budgets.append(parse_budget(variable, suffix.lower(), env[variable], channels, default))
     return budgets
 
 
-def _parse_budget(
+def parse_budget(
     variable: str,
     name: str,
     raw: str,

@@ -322,3 +322,51 @@ def test_a_future_starting_balance_time_stops_every_command(
             )
         )
         assert out == ""
+
+
+def test_once_produces_alerts_that_alerts_and_status_show(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget crossed in `once` is listed by `alerts` with its identity, and `status` shows the
+    budget with its period, spend, limit and the thresholds crossed and alerted."""
+    monkeypatch.setenv("CREDITWATCH_MONTHLY_BUDGET", "100")
+    monkeypatch.setenv("CREDITWATCH_BUDGET_DAILY", "limit=1000 period=day thresholds=90")
+    code, out, err = run_cli(capsys, "once")
+    assert code == 0, err
+    assert "1 alert," in out
+    listed = json.loads(run_cli(capsys, "alerts", "--json")[1])
+    assert [(a["kind"], a["dedup_id"], a["state"]) for a in listed] == [
+        ("alert", "budget:monthly/org/2026-11/100%", "pending")
+    ]
+    (alert,) = listed
+    assert (alert["rule"], alert["scope"], alert["period"], alert["threshold"]) == (
+        "budget:monthly",
+        "org",
+        "2026-11",
+        "100%",
+    )
+    assert alert["severity"] == "critical"
+    assert alert["condition"] is None
+    assert alert["deliveries"] == []
+    text = run_cli(capsys, "alerts")[1]
+    assert "Budget 'monthly' crossed 100%" in text
+    assert "[budget:monthly/org/2026-11/100%]" in text
+    status = json.loads(run_cli(capsys, "status", "--json")[1])
+    monthly, daily = status["budgets"]
+    assert (monthly["name"], monthly["period_start"], monthly["limit_usd"]) == (
+        "monthly",
+        "2026-11-01T00:00:00Z",
+        "100.00",
+    )
+    assert Decimal(monthly["spent_usd"]) > 100
+    assert monthly["thresholds_crossed"] == ["50%", "80%", "100%"]
+    assert monthly["thresholds_alerted"] == ["100%"]
+    assert (daily["name"], daily["period_start"], daily["thresholds_crossed"]) == (
+        "daily",
+        "2026-11-10T00:00:00Z",
+        [],
+    )
+    assert status["outbox"]["pending"] == 1
+    # Nothing new: a second `once` produces nothing, and the text status names the budgets.
+    assert "0 alerts," in run_cli(capsys, "once")[1]
+    assert "Budget monthly" in run_cli(capsys, "status")[1]

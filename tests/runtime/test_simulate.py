@@ -263,3 +263,54 @@ def test_starting_balance_given_once_starts_the_current_column_too(
     assert current["starting_balance_usd"] == "25.00"
     assert current["final_balance_usd"] == "-15.00"
     assert current["first_zero_at"] == "2026-11-02T02:00:00Z"
+
+
+def test_simulate_reports_when_budget_alerts_would_have_gone_out(
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Replayed bucket by bucket through the daemon's rule and dedup: each threshold's moment,
+    one alert naming the highest when a bucket crosses two."""
+    store_usage(engine, [40, 40, 40, 0, 0, 40, 40, 300])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-simulate-test")
+    monkeypatch.setenv("CREDITWATCH_DATABASE_URL", db_url)
+    flags = [
+        "--since",
+        T0.isoformat(),
+        "--budget",
+        "limit=200 period=day thresholds=50,100",
+        "--budget",
+        "limit=1000 period=month thresholds=10,20,50",
+        "--json",
+    ]
+    assert main(["simulate", *flags], clock=lambda: T0 + 9 * H) == 0
+    alerts = json.loads(capsys.readouterr().out)["budget_alerts"]
+    assert [(a["at"], a["budget"], a["threshold"], a["spent_usd"]) for a in alerts] == [
+        ("2026-11-02T03:00:00Z", "scenario_1", "50%", "120.00"),
+        ("2026-11-02T03:00:00Z", "scenario_2", "10%", "120.00"),
+        ("2026-11-02T07:00:00Z", "scenario_1", "100%", "200.00"),
+        ("2026-11-02T07:00:00Z", "scenario_2", "20%", "200.00"),
+        # 500 in one bucket crosses 50% of the month: the 20% and 50% of scenario 2 in one
+        # cycle name only the highest, and scenario 1 has nothing left to say.
+        ("2026-11-02T08:00:00Z", "scenario_2", "50%", "500.00"),
+    ]
+    assert main(["simulate", *flags[:-1]], clock=lambda: T0 + 9 * H) == 0
+    text = capsys.readouterr().out
+    assert "Budget alerts these budgets would have sent" in text
+    assert "scenario_2  50%" in text
+
+
+def test_a_bad_budget_scenario_is_a_usage_error(
+    engine: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--budget takes the CREDITWATCH_BUDGET_<NAME> grammar; a mistake says what and how."""
+    store_usage(engine, [40])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-simulate-test")
+    monkeypatch.setenv("CREDITWATCH_DATABASE_URL", db_url)
+    code = main(["simulate", "--budget", "limit=200 period=fortnight"], clock=lambda: T0 + 2 * H)
+    assert code == 2

@@ -546,3 +546,20 @@ def test_a_root_only_env_file_is_one_line_and_exit_78(tmp_path: Path) -> None:
     assert "Permission denied" in done.stderr
     assert "--env-file" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_examples_in_env_example_are_valid_settings() -> None:
+    """Every commented example, uncommented at once, is accepted: the documentation is true."""
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    env: dict[str, str] = {}
+    for line in example.splitlines():
+        name, equals, value = line.removeprefix("# ").partition("=")
+        if not equals or not name.isupper() or " " in name:
+            continue
+        if name.endswith("_FILE") or name == "CREDITWATCH_PRICES_FILE":
+            continue  # they name files that exist on the operator's machine
+        env[name] = value
+    assert "CREDITWATCH_BUDGET_OPS" in env
+    settings = load_settings(env, None, now=NOW)
+    assert [b.name for b in settings.rules.budgets] == ["monthly", "ci", "ops"]
+    assert settings.rules.spike is not None

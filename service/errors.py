@@ -69,10 +69,24 @@ class MalformedResponse(AdminAPIError):
 
 
 class DeliveryError(CreditwatchError):
-    """A channel failed to deliver; ``permanent`` failures are not retried."""
+    """A channel failed to deliver; ``permanent`` failures are not retried.
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    ``status`` is the HTTP status or SMTP reply code when there was one; ``retry_after`` the
+    seconds the receiver asked to wait (HTTP 429's ``Retry-After``). The message never holds
+    the channel's URL, routing key or password.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        status: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         self.permanent = permanent
+        self.status = status
+        self.retry_after = retry_after
         super().__init__(message)
 
 

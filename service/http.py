@@ -6,7 +6,10 @@ Tests pass ``transport=httpx.MockTransport(...)``; everything else gets a real c
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -48,3 +51,23 @@ def build_http_client(
         transport=transport,
         follow_redirects=False,
     )
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds from a ``retry-after`` header (delta-seconds or HTTP-date); None if unusable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)

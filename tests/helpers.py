@@ -11,6 +11,7 @@ import pytest
 from service.admin_api.retry import RetryPolicy
 from service.commands.main import main
 from service.domain.usage import TokenCounts, UsageKey
+from service.render.view import AlertView
 from service.store.usage_booking import PricedCost
 
 
@@ -127,3 +128,67 @@ def run_cli(
 def exploding(request: httpx.Request) -> httpx.Response:
     """A transport failing in a way nothing anticipates (a bug, not an outage)."""
     raise RuntimeError(f"boom while asking {request.url.path} with {CLI_KEY}")
+
+
+# Alerts as the channels see them.
+
+
+def sample_alert_view(
+    *,
+    kind: str = "alert",
+    severity: str = "warning",
+    drivers: int = 3,
+    tricky_names: bool = False,
+    notice: int = 1,
+) -> AlertView:
+    """A budget alert as the outbox stores it, read back: what every channel renders."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from service.alerts.model import Alert, Content, Driver, Freshness, Identity, Situation
+
+    now = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
+    usd = 10**9
+    name = "Prod <script>&*_~`|" if tricky_names else "Production"
+    all_drivers = [
+        Driver("model", "claude-opus-4-6", "claude-opus-4-6", 210 * usd, 40 * usd),
+        Driver("api_key", "apikey_01", "ci-runner", 120 * usd, None),
+        Driver("workspace", "wrkspc_01", name, 330 * usd, -5 * usd),
+    ]
+    all_drivers += [
+        Driver("api_key", f"apikey_{i:02d}", f"key-{i}", (50 - i) * usd) for i in range(40)
+    ]
+    identity = Identity("budget:monthly", "org", "2026-11", "80%")
+    dedup_id = identity.key
+    alert = Alert(
+        dedup_id=dedup_id,
+        message_id=dedup_id if notice == 1 else f"{dedup_id}:{notice}",
+        kind=kind,  # type: ignore[arg-type]
+        identity=identity,
+        content=Content(
+            severity=severity,  # type: ignore[arg-type]
+            title="Budget 'monthly' crossed 80%: $412.30 of $500.00 (2026-11)",
+            summary=(
+                "Spend across the organization in 2026-11 (UTC) reached $412.30, 82.5% of the "
+                "$500.00 limit; the 80% threshold ($400.00) is exceeded by $12.30."
+            ),
+            rule_name="budget monthly",
+            value_nanos=41230 * usd // 100,
+            limit_nanos=500 * usd,
+            threshold_nanos=400 * usd,
+            percent=Decimal("82.5"),
+            period_label="2026-11",
+            period_start=datetime(2026, 11, 1, tzinfo=UTC),
+            period_end=datetime(2026, 12, 1, tzinfo=UTC),
+            drivers=tuple(all_drivers[:drivers]),
+        ),
+        situation=Situation(
+            now=now,
+            balance_nanos=1234567 * usd // 1000,
+            runway_until=now + timedelta(days=3, hours=4),
+            runway_note=None,
+            freshness=Freshness(now.replace(minute=0), now - timedelta(minutes=1)),
+        ),
+        previous_message_id=None if notice == 1 else dedup_id,
+    )
+    return AlertView.from_json(alert.to_json())

@@ -6,11 +6,12 @@ that the cycle gives up and the next one resumes from the watermark.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+
+from service.http import retry_after_seconds
+
+__all__ = ["DEFAULT_RETRY", "RetryPolicy", "retry_after_seconds"]
 
 
 @dataclass(frozen=True)
@@ -40,23 +41,3 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Seconds from a ``retry-after`` header (delta-seconds or HTTP-date); None if unusable."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)

@@ -163,7 +163,7 @@ def _alert(
     assert row.id is not None  # flushed: the store gave it an id
     return row.id, Alert(
         dedup_id=row.dedup_id,
-        message_id=f"{row.dedup_id}:{row.notices}",
+        message_id=message_id(row.dedup_id, row.notices),
         kind=kind,
         identity=Identity(row.rule, row.scope, row.period, row.threshold),
         content=content,
@@ -171,6 +171,15 @@ def _alert(
         episode=row.episode,
         previous_message_id=previous,
     )
+
+
+def message_id(dedup_id: str, notice: int) -> str:
+    """A notification's own id: the dedup id for the first, ``<dedup id>:<n>`` after it.
+
+    Receivers that drop repeats by message id (Standard Webhooks' ``webhook-id``) keep every
+    reminder and the resolved notice, and a retry of one notification keeps its id.
+    """
+    return dedup_id if notice == 1 else f"{dedup_id}:{notice}"
 
 
 def _enqueue(session: Session, record_id: int, alert: Alert) -> None:

@@ -44,13 +44,6 @@ KNOWN_VARIABLES = frozenset(
         "CREDITWATCH_REPEAT_INTERVAL",
         "CREDITWATCH_COLLECTION_ALERT",
         "CREDITWATCH_EXPIRY_WARNING",
-    }
-)
-KNOWN_PREFIXES = ("CREDITWATCH_BUDGET_",)
-# Contract variables that later versions implement: setting one is reported, never silently
-# ignored or rejected as a typo.
-RESERVED_VARIABLES = frozenset(
-    {
         "CREDITWATCH_SLACK_WEBHOOK_URL",
         "CREDITWATCH_WEBHOOK_URL",
         "CREDITWATCH_WEBHOOK_SECRET",
@@ -58,12 +51,19 @@ RESERVED_VARIABLES = frozenset(
         "CREDITWATCH_EMAIL_FROM",
         "CREDITWATCH_EMAIL_TO",
         "CREDITWATCH_PAGERDUTY_URL",
+    }
+)
+KNOWN_PREFIXES = ("CREDITWATCH_BUDGET_", "CREDITWATCH_CHANNEL_")
+# Contract variables that later versions implement: setting one is reported, never silently
+# ignored or rejected as a typo.
+RESERVED_VARIABLES = frozenset(
+    {
         "CREDITWATCH_METRICS_ADDR",
         "CREDITWATCH_DRIFT_ALERT",
         "CREDITWATCH_USAGE_SOURCE",
     }
 )
-RESERVED_PREFIXES = ("CREDITWATCH_CHANNEL_",)
+RESERVED_PREFIXES: tuple[str, ...] = ()
 # Every secret of the contract, each also readable from <NAME>_FILE.
 SECRET_VARIABLES = frozenset(
     {
@@ -156,7 +156,7 @@ def check_names(env: Mapping[str, str]) -> list[str]:
     for name in sorted(env):
         if not name.startswith("CREDITWATCH_") or name in KNOWN_VARIABLES:
             continue
-        if name.startswith(KNOWN_PREFIXES) and len(name) > len("CREDITWATCH_BUDGET_"):
+        if any(name.startswith(p) and len(name) > len(p) for p in KNOWN_PREFIXES):
             continue
         if name in RESERVED_VARIABLES or name.startswith(RESERVED_PREFIXES):
             warnings.append(f"{name} is not implemented in this version and is ignored")

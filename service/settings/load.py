@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 from service.domain.timefmt import rfc3339
 from service.domain.usage import BucketWidth
 from service.errors import ConfigError
+from service.settings.channels import ChannelSettings, parse_channels
 from service.settings.database_url import database_credentials
 from service.settings.environment import (
     check_names,
@@ -82,14 +83,16 @@ def load_settings(
     collection = _collection_settings(get, api.base_url, warnings)
     ledger = _ledger_settings(get, env, now or datetime.now(UTC))
     log = _log_settings(get)
-    rules = parse_rules(get, env)
-    secrets = _secrets(env, api, ledger)
+    channels = parse_channels(get, env)
+    rules = parse_rules(get, env, channels.names)
+    secrets = _secrets(env, api, ledger, channels)
     return Settings(
         api=api,
         collection=collection,
         ledger=ledger,
         log=log,
         rules=rules,
+        channels=channels,
         secrets=secrets,
         warnings=tuple(warnings),
         sources=sources,
@@ -219,9 +222,12 @@ def _log_settings(get: _Getter) -> LogSettings:
     return LogSettings(level=level, format=fmt)
 
 
-def _secrets(env: Mapping[str, str], api: ApiSettings, ledger: LedgerSettings) -> tuple[str, ...]:
+def _secrets(
+    env: Mapping[str, str], api: ApiSettings, ledger: LedgerSettings, channels: ChannelSettings
+) -> tuple[str, ...]:
     """Every credential in the settings, for the log filter: keys, URL passwords and tokens."""
     found = [api.admin_key.get_secret_value()] if api.admin_key else []
+    found += channels.secrets()
     found += url_credentials(api.base_url) + database_credentials(ledger.database_url)
     for name, value in env.items():
         if value and is_secret(name) and name != "CREDITWATCH_DATABASE_URL":

@@ -15,6 +15,7 @@ from service.domain.credit_walk import ReloadPolicy
 from service.domain.money import usd_to_nanos
 from service.domain.usage import BucketWidth
 from service.errors import ConfigError
+from service.settings.channels import ChannelSettings
 from service.settings.rules import RuleSettings
 
 
@@ -86,6 +87,7 @@ class Settings:
     ledger: LedgerSettings
     log: LogSettings
     rules: RuleSettings = field(default_factory=RuleSettings)
+    channels: ChannelSettings = field(default_factory=ChannelSettings)
     secrets: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -117,9 +117,11 @@ class RuleSettings:
 Getter = Callable[[str], str | None]
 
 
-def parse_rules(get: Getter, env: Mapping[str, str]) -> RuleSettings:
-    """Every rule the environment configures; ConfigError for the first bad one."""
-    channels = _known_channels(env)
+def parse_rules(get: Getter, env: Mapping[str, str], channels: tuple[str, ...]) -> RuleSettings:
+    """Every rule the environment configures; ConfigError for the first bad one.
+
+    ``channels`` are the configured channels' names, which budgets may route to.
+    """
     budgets = list(_named_budgets(env, channels, get))
     monthly = _monthly_budget(get)
     if monthly is not None:
@@ -189,22 +191,6 @@ def describe_rules(rules: RuleSettings) -> list[str]:
         else "conditions that persist are not repeated"
     )
     return lines
-
-
-def _known_channels(env: Mapping[str, str]) -> tuple[str, ...]:
-    """Channel names budgets may route to: the named channels and the built-in ones set."""
-    named = [
-        name.removeprefix("CREDITWATCH_CHANNEL_").lower()
-        for name in env
-        if name.startswith("CREDITWATCH_CHANNEL_") and not name.endswith("_FILE") and env[name]
-    ]
-    builtin = {
-        "slack": "CREDITWATCH_SLACK_WEBHOOK_URL",
-        "webhook": "CREDITWATCH_WEBHOOK_URL",
-        "email": "CREDITWATCH_SMTP_URL",
-    }
-    named += [name for name, variable in builtin.items() if env.get(variable)]
-    return tuple(sorted(set(named)))
 
 
 def _monthly_budget(get: Getter) -> BudgetRule | None:

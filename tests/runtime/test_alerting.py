@@ -169,7 +169,12 @@ def test_low_balance_alerts_repeats_resolves_and_returns_as_a_new_alert(
     assert [p["dedup_id"] for p in payloads] == ["low_balance/org//$25.00#1"] * 3 + [
         "low_balance/org//$25.00#2"
     ]
-    assert [p["message_id"].rsplit(":", 1)[1] for p in payloads] == ["1", "2", "3", "1"]
+    assert [p["message_id"] for p in payloads] == [
+        "low_balance/org//$25.00#1",
+        "low_balance/org//$25.00#1:2",
+        "low_balance/org//$25.00#1:3",
+        "low_balance/org//$25.00#2",
+    ]
     assert payloads[1]["previous_message_id"] == payloads[0]["message_id"]
     assert payloads[2]["kind"] == "resolved"
     assert payloads[2]["severity"] == "info"

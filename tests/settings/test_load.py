@@ -406,7 +406,7 @@ SECRETS = (
     ("CREDITWATCH_DATABASE_URL", "postgresql://cw:db-pass-123@db.internal/cw"),
     ("CREDITWATCH_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/slacktoken123"),
     ("CREDITWATCH_WEBHOOK_URL", "https://hooks.example.com/creditwatch/hooktoken456"),
-    ("CREDITWATCH_WEBHOOK_SECRET", "whsec_c2VjcmV0LXNpZ25pbmcta2V5"),
+    ("CREDITWATCH_WEBHOOK_SECRET", "whsec_Y3JlZGl0d2F0Y2gtdGVzdC1zaWduaW5nLWtleS0wMTIz"),
     ("CREDITWATCH_SMTP_URL", "smtp://alerts:smtp-pass-789@mail.internal:587"),
     ("CREDITWATCH_CHANNEL_OPS", "pagerduty:routingkey0123456789abcdef"),
 )
@@ -420,6 +420,8 @@ def test_every_secret_reads_from_a_file(tmp_path: Path, name: str, value: str) -
     env = {**BASE, f"{name}_FILE": str(secret)}
     if name == "ANTHROPIC_ADMIN_KEY":
         env.pop("ANTHROPIC_ADMIN_KEY")
+    if name == "CREDITWATCH_SMTP_URL":  # mail needs a sender and recipients too
+        env.update(CREDITWATCH_EMAIL_FROM="cw@example.com", CREDITWATCH_EMAIL_TO="ops@example.com")
     settings = load_settings(env, None)
     assert settings.sources[name] == f"environment: {name}_FILE"
     if name == "CREDITWATCH_DATABASE_URL":

@@ -1,4 +1,5 @@
-"""alert records (the dedup memory), the notification outbox, the newest bucket seen
+"""alert records (the dedup memory), the notification outbox and its delivery attempts, the
+newest bucket seen
 
 Revision ID: 0004
 Revises: 0003
@@ -68,16 +69,37 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", service.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("claimed_at", service.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", service.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("failure", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.ForeignKeyConstraint(["record_id"], ["alert_record.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("message_id"),
+        sa.UniqueConstraint("message_id", "channel", name="uq_outbox_message_channel"),
     )
     with op.batch_alter_table("alert_outbox", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alert_outbox_record_id"), ["record_id"])
         batch_op.create_index(batch_op.f("ix_alert_outbox_dedup_id"), ["dedup_id"])
+        batch_op.create_index(batch_op.f("ix_alert_outbox_message_id"), ["message_id"])
         batch_op.create_index(batch_op.f("ix_alert_outbox_rule"), ["rule"])
         batch_op.create_index(batch_op.f("ix_alert_outbox_created_at"), ["created_at"])
         batch_op.create_index(batch_op.f("ix_alert_outbox_state"), ["state"])
+    op.create_table(
+        "delivery_attempt",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("outbox_id", sa.Integer(), nullable=False),
+        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("started_at", service.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["outbox_id"], ["alert_outbox.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("delivery_attempt", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_delivery_attempt_outbox_id"), ["outbox_id"])
+        batch_op.create_index(batch_op.f("ix_delivery_attempt_channel"), ["channel"])
     with op.batch_alter_table("collection_state", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -91,6 +113,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("collection_state", schema=None) as batch_op:
         batch_op.drop_column("newest_bucket_start")
+    op.drop_table("delivery_attempt")
     op.drop_table("alert_outbox")
     op.drop_table("alert_record")
     op.create_table(

@@ -72,6 +72,9 @@ class Facts:
     reload_blocks: tuple[ReloadBlockFact, ...] = ()
     month_label: str = ""
     expiring_lots: tuple[ExpiringLot, ...] = field(default=())
+    channels: tuple[str, ...] = ()
+    # Channels whose most recent finished delivery failed permanently.
+    failing_channels: tuple[str, ...] = ()
 
     @property
     def now(self) -> datetime:

@@ -83,6 +83,8 @@ class Content:
     projection: bool = False
     drivers: tuple[Driver, ...] = ()
     channels: tuple[str, ...] = ()
+    # Channels this alert must not go to (a channel's own failure goes to the others).
+    exclude_channels: tuple[str, ...] = ()
     details: tuple[tuple[str, str], ...] = ()
 
 
@@ -171,6 +173,7 @@ class Alert:
             "projection": c.projection,
             "drivers": [d.to_json() for d in c.drivers],
             "channels": list(c.channels),
+            "exclude_channels": list(c.exclude_channels),
             "details": dict(c.details),
             "balance_usd": _usd(s.balance_nanos),
             "runway_until": rfc3339_or_none(s.runway_until),

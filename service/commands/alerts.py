@@ -14,7 +14,8 @@ from service.commands.registry import Command
 from service.domain.timefmt import rfc3339, rfc3339_or_none
 from service.store.alerts import recent_notifications
 from service.store.engine import read_transaction
-from service.store.tables import AlertRecord, OutboxAlert
+from service.store.outbox import attempts_of
+from service.store.tables import AlertRecord, DeliveryAttempt, OutboxAlert
 
 DEFAULT_SINCE = timedelta(days=7)
 
@@ -29,9 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def alerts(ctx: CommandContext) -> int:
     since = ctx.args.since or ctx.now() - DEFAULT_SINCE
     with ledger_for_reading(ctx.settings) as engine, read_transaction(engine) as session:
-        found = [
-            _as_json(outbox, record) for outbox, record in recent_notifications(session, since)
-        ]
+        pairs = recent_notifications(session, since)
+        attempts = attempts_of(session, [o.id for o, _ in pairs if o.id is not None])
+        found = [_as_json(o, r, attempts.get(o.id or 0, [])) for o, r in pairs]
     if ctx.args.json:
         say(json.dumps(found, indent=2))
         return 0
@@ -39,21 +40,35 @@ def alerts(ctx: CommandContext) -> int:
         say(f"no alerts since {rfc3339(since)}")
         return 0
     say_table(
-        ("created", "kind", "severity", "state", "alert"),
+        ("created", "kind", "severity", "channel", "state", "alert"),
         [
-            (row["created_at"], row["kind"], row["severity"], row["state"], _shown(row))
+            (
+                row["created_at"],
+                row["kind"],
+                row["severity"],
+                row["channel"] or "-",
+                _state(row),
+                _shown(row),
+            )
             for row in found
         ],
-        text_columns=range(5),
+        text_columns=range(6),
     )
     return 0
+
+
+def _state(row: dict[str, Any]) -> str:
+    attempts = len(row["attempts"])
+    return f"{row['state']} ({attempts} attempts)" if attempts > 1 else str(row["state"])
 
 
 def _shown(row: dict[str, Any]) -> str:
     return f"{row['title']}  [{row['dedup_id']}]"
 
 
-def _as_json(outbox: OutboxAlert, record: AlertRecord) -> dict[str, Any]:
+def _as_json(
+    outbox: OutboxAlert, record: AlertRecord, attempts: list[DeliveryAttempt]
+) -> dict[str, Any]:
     return {
         "created_at": rfc3339(outbox.created_at),
         "kind": outbox.kind,
@@ -69,7 +84,18 @@ def _as_json(outbox: OutboxAlert, record: AlertRecord) -> dict[str, Any]:
         "title": outbox.title,
         "condition": _condition(record),
         "resolved_at": rfc3339_or_none(record.resolved_at),
-        "deliveries": _deliveries(outbox),
+        "channel": outbox.channel,
+        "attempts": [
+            {
+                "at": rfc3339(a.started_at),
+                "outcome": a.outcome,
+                "status": a.status,
+                "duration_ms": a.duration_ms,
+                "error": a.error,
+            }
+            for a in attempts
+        ],
+        "next_attempt_at": rfc3339_or_none(outbox.next_attempt_at),
     }
 
 
@@ -80,15 +106,6 @@ def _condition(record: AlertRecord) -> str | None:
     if record.resolved_at is None:
         return "open"
     return "closed" if record.closed_reason else "resolved"
-
-
-def _deliveries(outbox: OutboxAlert) -> list[dict[str, Any]]:
-    """Per-channel delivery attempts; empty until a channel takes the alert."""
-    if outbox.channel is None:
-        return []
-    return [
-        {"channel": outbox.channel, "attempts": outbox.attempts, "last_error": outbox.last_error}
-    ]
 
 
 COMMAND = Command("alerts", "recent alerts with their identity and state", configure, alerts)

@@ -30,6 +30,7 @@ from service.commands import (
     run,
     simulate,
     status,
+    test_alert,
 )
 from service.commands.context import Clock, CommandContext, complain, system_clock
 from service.commands.registry import Command
@@ -49,6 +50,7 @@ COMMANDS: dict[str, Command] = {
         credits.COMMAND,
         simulate.COMMAND,
         alerts.COMMAND,
+        test_alert.COMMAND,
         check_config.COMMAND,
         db.COMMAND,
         demo.COMMAND,

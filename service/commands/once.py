@@ -8,9 +8,16 @@ from service.runtime.cycle import Runtime
 
 
 def once(ctx: CommandContext) -> int:
-    with Runtime(ctx.settings, transport=ctx.transport, retry=ctx.retry) as runtime:
-        result = runtime.cycle(ctx.clock)
+    with Runtime(
+        ctx.settings, transport=ctx.transport, retry=ctx.retry, clock=ctx.clock
+    ) as runtime:
+        try:
+            result = runtime.cycle(ctx.clock)
+        finally:
+            # Deliver before exiting, even when collection failed: its health alert is news.
+            delivered = runtime.deliver()
     say(result.summary())
+    say(delivered.summary())
     return 0
 
 

@@ -120,6 +120,17 @@ def _collection_lines(status: dict[str, Any]) -> list[str]:
     ]
     outbox = ", ".join(f"{k} {v}" for k, v in status["outbox"].items())
     lines.append(f"Alerts             {outbox}")
+    for channel in status.get("channels", []):
+        state = (
+            "FAILING: its last delivery was refused"
+            if channel["failing"]
+            else (f"last delivery {channel['last_delivery']}")
+        )
+        lines.append(f"Channel {channel['name']:10} {channel['kind']}, {state}")
+    if not status.get("channels"):
+        lines.append(
+            "Channels           none configured: alerts are only listed (creditwatch alerts)"
+        )
     return lines
 
 

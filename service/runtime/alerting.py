@@ -72,7 +72,7 @@ def evaluate(
         record_id, alert = applied
         alert = alert.with_driver_changes(previous.get(alert.identity.rule, ()))
         previous[alert.identity.rule] = alert.content.drivers
-        _enqueue(session, record_id, alert)
+        _enqueue(session, record_id, alert, routes(alert, settings.channels.names))
         result.alerts.append(alert)
         log.info("alert %s (%s): %s", alert.kind, decision.reason, alert.content.title)
     return result
@@ -182,18 +182,31 @@ def message_id(dedup_id: str, notice: int) -> str:
     return dedup_id if notice == 1 else f"{dedup_id}:{notice}"
 
 
-def _enqueue(session: Session, record_id: int, alert: Alert) -> None:
-    memory_store.enqueue(
-        session,
-        OutboxAlert(
-            record_id=record_id,
-            dedup_id=alert.dedup_id,
-            message_id=alert.message_id,
-            kind=alert.kind,
-            rule=alert.identity.rule,
-            severity=alert.severity,
-            title=alert.content.title,
-            payload=dumps(alert),
-            created_at=alert.situation.now,
-        ),
-    )
+def routes(alert: Alert, configured: tuple[str, ...]) -> list[str]:
+    """The channels an alert goes to: its rule's ``channels=``, else every configured one,
+    less the ones it must avoid (a failing channel's own alert)."""
+    wanted = alert.content.channels or configured
+    return [n for n in wanted if n in configured and n not in alert.content.exclude_channels]
+
+
+def _enqueue(session: Session, record_id: int, alert: Alert, channels: list[str]) -> None:
+    """One outbox row per channel; with none configured, one ``unrouted`` row to list."""
+    payload = dumps(alert)
+    targets: list[str | None] = list(channels) or [None]
+    for channel in targets:
+        memory_store.enqueue(
+            session,
+            OutboxAlert(
+                record_id=record_id,
+                dedup_id=alert.dedup_id,
+                message_id=alert.message_id,
+                kind=alert.kind,
+                rule=alert.identity.rule,
+                severity=alert.severity,
+                title=alert.content.title,
+                payload=payload,
+                created_at=alert.situation.now,
+                state="pending" if channel else "unrouted",
+                channel=channel,
+            ),
+        )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 
 import httpx
@@ -18,12 +18,16 @@ from sqlalchemy.orm import Session
 from service.admin_api.client import AdminClient
 from service.admin_api.retry import DEFAULT_RETRY, RetryPolicy
 from service.alerts.model import Alert
+from service.channels.base import ChannelContext
+from service.channels.registry import build_channels
 from service.domain.credit_walk import WalkResult
 from service.domain.money import usd_text
 from service.http import build_http_client
 from service.pricing import PriceBook
 from service.runtime.alerting import evaluate
 from service.runtime.collector import CollectionResult, collect
+from service.runtime.delivery import Deliverer, DeliveryPolicy, DeliveryReport
+from service.runtime.logs import SecretMasker
 from service.settings import Settings
 from service.store.balance import balance_nanos
 from service.store.engine import make_engine, read_transaction
@@ -63,6 +67,8 @@ class Runtime:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         engine: Engine | None = None,
+        delivery: DeliveryPolicy | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         key = settings.require_admin_key().get_secret_value()
@@ -75,10 +81,29 @@ class Runtime:
                 timeout=settings.api.http_timeout.total_seconds(),
                 transport=transport,
             )
+            # Channels post to URLs of their own; one pool, the same seam and timeouts.
+            self.channel_http = build_http_client(
+                "", timeout=settings.api.http_timeout.total_seconds(), transport=transport
+            )
+            context = ChannelContext(
+                http=self.channel_http,
+                settings=settings.channels,
+                clock=clock,
+                credit_unit=settings.ledger.credit_unit_usd,
+                timeout=settings.api.http_timeout.total_seconds(),
+            )
+            self.channels = build_channels(context)
         except BaseException:
             self.engine.dispose()
             raise
         self.client = AdminClient(self.http, key, retry=retry)
+        self.deliverer = Deliverer(
+            self.engine,
+            self.channels,
+            clock=clock,
+            policy=delivery,
+            mask=SecretMasker(settings.secrets),
+        )
 
     def cycle(self, clock: Callable[[], datetime]) -> CycleResult:
         """Collect → book → reload → evaluate → enqueue (DESIGN §2, steps 1–6)."""
@@ -94,8 +119,13 @@ class Runtime:
             balance = balance_nanos(session)
         return CycleResult(collection=collection, balance_nanos=balance, alerts=tuple(produced))
 
+    def deliver(self) -> DeliveryReport:
+        """Send what is due in the outbox (DESIGN §2 step 7)."""
+        return self.deliverer.deliver_due()
+
     def close(self) -> None:
         self.http.close()
+        self.channel_http.close()
         self.engine.dispose()
 
     def __enter__(self) -> Runtime:

@@ -28,7 +28,10 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 CYCLE_JOB = "cycle"
+DELIVERY_JOB = "delivery"
 WATCHDOG_JOB = "watchdog"
+# The outbox is worked every few seconds, whatever the poll interval: an alert waits for no cycle.
+DELIVERY_SECONDS = 5.0
 
 Clock = Callable[[], datetime]
 
@@ -52,6 +55,7 @@ class Daemon:
         self.clock = clock
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.lock = threading.Lock()
+        self.delivery_lock = threading.Lock()
         self.stopping = threading.Event()
 
     def cycle(self) -> None:
@@ -62,6 +66,19 @@ class Daemon:
                 log_failure(log, "cycle failed", exc)
                 return
             log.info("%s", result.summary())
+        if result.alerts:
+            # New alerts go out now, not at the next delivery tick.
+            self.scheduler.modify_job(DELIVERY_JOB, next_run_time=datetime.now(UTC))
+
+    def deliver(self) -> None:
+        with self.delivery_lock:
+            try:
+                report = self.runtime.deliver()
+            except Exception as exc:  # noqa: BLE001 - one line; the next tick tries again
+                log_failure(log, "delivery failed", exc)
+                return
+            if report.sent or report.retried or report.failed:
+                log.info("%s", report.summary())
 
     def schedule(self) -> None:
         self.scheduler.add_job(
@@ -72,6 +89,18 @@ class Daemon:
             next_run_time=datetime.now(UTC),
             max_instances=1,
             coalesce=True,
+            replace_existing=True,
+        )
+        self.scheduler.add_job(
+            self.deliver,
+            "interval",
+            seconds=DELIVERY_SECONDS,
+            id=DELIVERY_JOB,
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+            # A tick that could not run on time is simply the next one.
+            misfire_grace_time=int(DELIVERY_SECONDS),
             replace_existing=True,
         )
 
@@ -95,7 +124,7 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - a refused reload keeps the daemon running
             log_failure(log, "reload refused, keeping the running settings", exc)
             return
-        with self.lock:
+        with self.lock, self.delivery_lock:
             old, self.runtime = self.runtime, runtime
         old.close()
         apply_logging(settings)

@@ -36,6 +36,7 @@ from service.settings.rules import BudgetRule
 from service.store.balance import balance_nanos
 from service.store.credit_sync import current_walk, ledger_terms
 from service.store.names import load_names
+from service.store.outbox import last_outcomes
 from service.store.tables import CollectionState, ReloadBlock, UnknownModel
 from service.store.usage_queries import ScopedSpend, latest_bucket_start, spend_by_dimensions
 
@@ -191,6 +192,14 @@ def build_facts(
         ),
         month_label=f"{month_start(now):%Y-%m}",
         expiring_lots=tuple(_expiring(walked, now, rules.expiry_warning)),
+        channels=settings.channels.names,
+        failing_channels=tuple(
+            name
+            for name, (state, failure) in sorted(
+                last_outcomes(session, settings.channels.names).items()
+            )
+            if state == "failed" and failure == "permanent"
+        ),
     )
 
 

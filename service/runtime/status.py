@@ -23,7 +23,7 @@ from service.settings import Settings
 from service.store.alerts import crossed_thresholds
 from service.store.balance import balance_nanos
 from service.store.ledger_entries import opening_entry
-from service.store.outbox import outbox_counts
+from service.store.outbox import last_outcomes, outbox_counts
 from service.store.tables import CollectionState, UnknownModel
 from service.store.usage_queries import (
     estimated_spend_nanos,
@@ -71,6 +71,7 @@ def build_status(session: Session, settings: Settings, now: datetime) -> dict[st
             for u in unknown
         ],
         "outbox": outbox_counts(session),
+        "channels": channels_status(session, settings),
         "credits": outlook["credits"],
         "forecast": outlook["forecast"],
         "as_of": rfc3339(now),
@@ -118,3 +119,17 @@ def budgets_status(session: Session, settings: Settings, now: datetime) -> list[
             }
         )
     return out
+
+
+def channels_status(session: Session, settings: Settings) -> list[dict[str, Any]]:
+    """Each configured channel and how its most recent finished delivery went."""
+    last = last_outcomes(session, settings.channels.names)
+    return [
+        {
+            "name": spec.name,
+            "kind": spec.kind,
+            "last_delivery": last.get(spec.name, ("none", None))[0],
+            "failing": last.get(spec.name, ("", None)) == ("failed", "permanent"),
+        }
+        for spec in settings.channels.channels
+    ]

@@ -92,10 +92,16 @@ def _sqlite_begin(connection: Connection) -> None:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    """A writing session holding the ledger lock; commits at the end, rolls back on error."""
+def transaction(engine: Engine, *, ledger_lock: bool = True) -> Iterator[Session]:
+    """A writing session; commits at the end, rolls back on error.
+
+    With ``ledger_lock`` (the default) it holds the ledger's lock, as booking must. The outbox
+    worker's short claim and acknowledgement transactions do without it on PostgreSQL (an atomic
+    ``UPDATE … WHERE state = …`` is their lock), so a long booking never holds up delivery.
+    SQLite has one writer at a time whatever is asked.
+    """
     with Session(engine, expire_on_commit=False) as session, session.begin():
-        if engine.dialect.name == "postgresql":
+        if ledger_lock and engine.dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK_KEY})
         yield session
 

@@ -192,11 +192,12 @@ class OutboxAlert(SQLModel, table=True):
     """
 
     __tablename__ = "alert_outbox"
+    __table_args__ = (UniqueConstraint("message_id", "channel", name="uq_outbox_message_channel"),)
 
     id: int | None = Field(default=None, primary_key=True)
     record_id: int = Field(foreign_key="alert_record.id", index=True)
     dedup_id: str = Field(sa_column=Column(String(1000), nullable=False, index=True))
-    message_id: str = Field(sa_column=Column(String(1100), nullable=False, unique=True))
+    message_id: str = Field(sa_column=Column(String(1100), nullable=False, index=True))
     kind: str = Field(max_length=20)
     rule: str = Field(max_length=200, index=True)
     severity: str = Field(max_length=20)
@@ -208,6 +209,27 @@ class OutboxAlert(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: datetime | None = _utc(nullable=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # A worker's claim: a row 'sending' whose claim is older than the lease was abandoned (a
+    # crash between send and acknowledgement) and is claimed again, with the same message id.
+    claimed_at: datetime | None = _utc(nullable=True)
+    sent_at: datetime | None = _utc(nullable=True)
+    last_status: str | None = Field(default=None, max_length=20)
+    failure: str | None = Field(default=None, max_length=20)  # permanent | expired
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """Every attempt to deliver one notification to one channel, with how it went."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="alert_outbox.id", index=True)
+    channel: str = Field(max_length=100, index=True)
+    started_at: datetime = _utc()
+    duration_ms: int = Field(default=0)
+    outcome: str = Field(max_length=20)  # sent | retry | failed
+    status: str | None = Field(default=None, max_length=20)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 # The Core tables, for bulk statements that bypass the ORM.

@@ -6,7 +6,9 @@
 - an unknown model price, one condition per model, resolved when the price book learns it;
 - a reload blocked or cut by the monthly limit: one event per month, keyed by the month (the
   walk's reload rows are re-derived every cycle, so their ids are not stable);
-- credits expiring within ``CREDITWATCH_EXPIRY_WARNING``: one event per lot.
+- credits expiring within ``CREDITWATCH_EXPIRY_WARNING``: one event per lot;
+- a channel failing permanently (its last delivery refused for good): one condition per channel,
+  sent to the other channels, resolved when a delivery to it succeeds again.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ STALE = "health:data_stale"
 UNKNOWN_MODEL = "health:unknown_model"
 RELOAD_BLOCKED = "health:reload_blocked"
 CREDITS_EXPIRING = "health:credits_expiring"
+CHANNEL_FAILING = "health:channel_failing"
 # Anthropic: usage appears about five minutes after a request, sometimes later.
 API_DELAY = timedelta(minutes=15)
 # Rules that report only what holds: a condition they stop reporting has cleared.
-ENUMERATING = frozenset({UNKNOWN_MODEL})
+ENUMERATING = frozenset({UNKNOWN_MODEL, CHANNEL_FAILING})
 
 
 def evaluate(rules: RuleSettings, facts: Facts) -> list[Finding]:
@@ -37,6 +40,30 @@ def evaluate(rules: RuleSettings, facts: Facts) -> list[Finding]:
         *_unknown_models(facts),
         *_reload_blocked(facts),
         *_credits_expiring(facts),
+        *_channels_failing(facts),
+    ]
+
+
+def _channels_failing(facts: Facts) -> list[Finding]:
+    return [
+        Finding(
+            Identity(CHANNEL_FAILING, f"channel={name}", "", ""),
+            Content(
+                severity="critical",
+                title=f"Alerts cannot be delivered to channel {name}",
+                summary=(
+                    f"The last alert sent to {name} was refused for good (see `creditwatch "
+                    "alerts` for the reason); alerts for it are not arriving. Fix its settings "
+                    "and `creditwatch test-alert --channel "
+                    f"{name}`."
+                ),
+                rule_name="channel failing",
+                exclude_channels=(name,),
+            ),
+            persistent=True,
+        )
+        for name in facts.failing_channels
+        if name in facts.channels
     ]
 
 

@@ -9,6 +9,7 @@ from service.commands.context import CommandContext, say
 from service.commands.registry import Command, no_flags
 from service.pricing import PriceBook
 from service.settings import describe
+from service.settings.channels import NO_CHANNEL
 from service.settings.rules import describe_rules
 
 
@@ -24,7 +25,13 @@ def check_config(ctx: CommandContext) -> int:
     say("Rules:")
     for line in describe_rules(settings.rules):
         say(f"  {line}")
-    for warning in settings.warnings:
+    say("Channels:")
+    for line in settings.channels.describe():
+        say(f"  {line}")
+    warnings = list(settings.warnings)
+    if not settings.channels.channels:
+        warnings.append(NO_CHANNEL)
+    for warning in warnings:
         say(f"warning: {warning}")
     return 0
 

@@ -101,7 +101,7 @@ class Runtime:
             self.engine,
             self.channels,
             clock=clock,
-            policy=delivery,
+            policy=delivery or DeliveryPolicy(lease=settings.channels.delivery_lease),
             mask=SecretMasker(settings.secrets),
         )
 

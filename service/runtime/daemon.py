@@ -25,6 +25,7 @@ from service.runtime.failures import log_failure
 from service.runtime.logs import configure_logging
 from service.runtime.systemd import sd_notify, watchdog_period
 from service.settings import Settings
+from service.settings.channels import NO_CHANNEL
 
 log = logging.getLogger(__name__)
 CYCLE_JOB = "cycle"
@@ -158,10 +159,14 @@ class Daemon:
         self.schedule_watchdog()
         self.scheduler.start()
         sd_notify("READY=1")
+        settings = self.runtime.settings
         log.info(
-            "creditwatch running: a cycle every %s",
-            format_duration(self.runtime.settings.collection.poll_interval),
+            "creditwatch running: a cycle every %s, alerts to %s",
+            format_duration(settings.collection.poll_interval),
+            ", ".join(settings.channels.names) or "no channel",
         )
+        if not settings.channels.channels:
+            log.warning("%s", NO_CHANNEL)
         self.stopping.wait()
         log.info("stopping after the running cycle, if any")
         sd_notify("STOPPING=1")

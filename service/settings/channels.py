@@ -22,13 +22,14 @@ import importlib.util
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from email.headerregistry import Address
 from email.utils import getaddresses
 from typing import Literal, get_args
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from service.errors import ConfigError
-from service.settings.grammar import mask_secret
+from service.settings.grammar import mask_secret, parse_duration
 
 ChannelKind = Literal["slack", "webhook", "email", "discord", "teams", "pagerduty", "apprise"]
 SmtpSecurity = Literal["starttls", "ssl", "none"]
@@ -60,7 +61,10 @@ class ChannelSpec:
     def describe(self) -> str:
         if self.kind == "email":
             return f"email to {self.target}"
-        return f"{self.kind} {mask_secret(self.target)}"
+        if self.kind in ("pagerduty", "apprise"):
+            return f"{self.kind} {mask_secret(self.target)}"
+        # The path of a webhook URL is its secret (Slack's, Discord's tokens): the host only.
+        return f"{self.kind} {urlsplit(self.target).scheme}://{urlsplit(self.target).hostname}/…"
 
 
 @dataclass(frozen=True)
@@ -85,10 +89,22 @@ class ChannelSettings:
     smtp: SmtpSettings | None = None
     email_from: str | None = None
     pagerduty_url: str = DEFAULT_PAGERDUTY_URL
+    # A claimed delivery not acknowledged within this was abandoned (a crash): sent again.
+    delivery_lease: timedelta = timedelta(minutes=5)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(channel.name for channel in self.channels)
+
+    def describe(self) -> list[str]:
+        """The channels in words, secrets masked, for `check-config`."""
+        lines = [f"{c.name}: {c.describe()}  [{c.variable}]" for c in self.channels]
+        if self.smtp is not None:
+            lines.append(f"smtp: {self.smtp.describe()}, from {self.email_from}")
+        if any(c.kind == "webhook" for c in self.channels):
+            signed = "signed (Standard Webhooks)" if self.webhook_secret else "not signed"
+            lines.append(f"webhooks are {signed}")
+        return lines
 
     def secrets(self) -> list[str]:
         found = [c.target for c in self.channels if c.kind != "email"]
@@ -98,6 +114,11 @@ class ChannelSettings:
             found.append(self.smtp.password)
         return found
 
+
+NO_CHANNEL = (
+    "no channel is configured: alerts are kept (creditwatch alerts) and sent once one is; "
+    "set CREDITWATCH_SLACK_WEBHOOK_URL, CREDITWATCH_WEBHOOK_URL or CREDITWATCH_CHANNEL_<NAME>"
+)
 
 Getter = Callable[[str], str | None]
 
@@ -114,6 +135,13 @@ def parse_channels(get: Getter, env: Mapping[str, str]) -> ChannelSettings:
         _check_webhook_secret(secret)
     pagerduty_url = get("CREDITWATCH_PAGERDUTY_URL") or DEFAULT_PAGERDUTY_URL
     _check_url("CREDITWATCH_PAGERDUTY_URL", pagerduty_url, DEFAULT_PAGERDUTY_URL)
+    lease = parse_duration(
+        "CREDITWATCH_DELIVERY_LEASE",
+        get("CREDITWATCH_DELIVERY_LEASE") or "5m",
+        "5m",
+        minimum=timedelta(seconds=1),
+        maximum=timedelta(hours=1),
+    )
     channels = _builtin(get)
     channels += [
         _named(variable, env[variable])
@@ -135,6 +163,7 @@ def parse_channels(get: Getter, env: Mapping[str, str]) -> ChannelSettings:
         smtp=smtp,
         email_from=sender,
         pagerduty_url=pagerduty_url.rstrip("/"),
+        delivery_lease=lease,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,6 +105,22 @@ def total(results: list[dict[str, Any]]) -> tuple[int, ...]:
 
 
 # The commands, run in-process with an injected clock and retry policy.
+
+
+def outside_tool(name: str, package: str) -> str:
+    """The path of an outside program a test reads our output with (chromium, promtool, …).
+
+    Missing, the test skips on a developer's machine; in CI (``CW_REQUIRE_TOOLS=1``, where
+    ``.ci/run`` installs them) it fails, so an independent reader cannot silently drop out.
+    """
+    found = shutil.which(name)
+    if found is None:
+        reason = f"{name} is missing (apt install {package})"
+        if os.environ.get("CW_REQUIRE_TOOLS") == "1":
+            pytest.fail(f"CW_REQUIRE_TOOLS=1 but {reason}")
+        pytest.skip(reason)
+    return found
+
 
 CLI_KEY = "sk-ant-admin01-cli-test-key-abcdefghijklmnop"
 CLI_NOW = datetime(2026, 11, 10, 15, 20, tzinfo=UTC)

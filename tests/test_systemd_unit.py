@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import outside_tool
+
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "creditwatch.service"
 INSTALLED = "/opt/creditwatch/venv/bin/creditwatch"
@@ -28,24 +30,20 @@ def directives(unit: str) -> dict[str, list[str]]:
     return found
 
 
-ANALYZE = shutil.which("systemd-analyze")
-
-
-@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is missing (apt install systemd)")
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     """No error and no warning, with ExecStart pointing at an installed creditwatch."""
-    assert ANALYZE is not None
+    analyze = outside_tool("systemd-analyze", "systemd")
     creditwatch = Path(sys.executable).parent / "creditwatch"
     unit = tmp_path / "creditwatch.service"
     unit.write_text(UNIT.read_text().replace(INSTALLED, str(creditwatch)))
     done = subprocess.run(
-        [ANALYZE, "verify", str(unit)], capture_output=True, text=True, check=False
+        [analyze, "verify", str(unit)], capture_output=True, text=True, check=False
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     broken = tmp_path / "broken.service"
     broken.write_text(unit.read_text().replace("Type=notify", "Type=notifyy"))
     complaint = subprocess.run(
-        [ANALYZE, "verify", str(broken)], capture_output=True, text=True, check=False
+        [analyze, "verify", str(broken)], capture_output=True, text=True, check=False
     )
     assert "notifyy" in complaint.stderr, "verify would not notice a broken unit"
 

@@ -16,6 +16,8 @@ KIND_LABEL = {"alert": "", "reminder": "Reminder: ", "resolved": "Resolved: "}
 SEVERITY_LABEL = {"info": "Info", "warning": "Warning", "critical": "Critical"}
 DIMENSION_LABEL = {"model": "Model", "api_key": "API key", "workspace": "Workspace"}
 TEST_PREFIX = "[TEST] "
+# The rules name at most three drivers per dimension (nine); an alert lists ten at most.
+MAX_DRIVERS = 10
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,21 @@ def driver_line(driver: DriverView, credit_unit: Decimal = Decimal(1)) -> str:
     return line
 
 
+def listed_drivers(view: AlertView, most: int = MAX_DRIVERS) -> tuple[list[DriverView], int]:
+    """The drivers an alert lists (``most`` at most) and how many more there are."""
+    return list(view.drivers[:most]), max(0, len(view.drivers) - most)
+
+
+def more_drivers(rest: int) -> str:
+    """The line that counts the drivers left out."""
+    return f"… and {rest} more"
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the last an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def freshness(view: AlertView) -> str:
     """How current the data is, and the alert's id: the context line every channel ends with."""
     newest = _short(view.newest_bucket_start) if view.newest_bucket_start else "none"
@@ -107,8 +124,10 @@ def plain_text(view: AlertView, credit_unit: Decimal = Decimal(1)) -> str:
     lines = [headline(view), "", view.summary, ""]
     lines += [f"{fact.label}: {fact.value}" for fact in facts(view, credit_unit)]
     if view.drivers:
+        listed, rest = listed_drivers(view)
         lines += ["", "Top drivers:"]
-        lines += [f"- {driver_line(d, credit_unit)}" for d in view.drivers]
+        lines += [f"- {driver_line(d, credit_unit)}" for d in listed]
+        lines += [f"- {more_drivers(rest)}"] if rest else []
     lines += ["", freshness(view)]
     return "\n".join(lines)
 

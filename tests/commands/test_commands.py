@@ -27,7 +27,7 @@ def test_once_then_status_json_has_the_contract_fields(
     assert Decimal(status["balance_usd"]) < Decimal(5000)
     assert status["budgets"] == []
     assert status["last_collected_at"] == "2026-11-10T15:20:00Z"
-    assert status["outbox"] == {"pending": 0, "sending": 0, "sent": 0, "failed": 0}
+    assert status["outbox"] == {"pending": 0, "sending": 0, "sent": 0, "failed": 0, "unrouted": 0}
     month = Decimal(status["spend"]["month_to_date_usd"])
     assert month > Decimal(5000) - Decimal(status["balance_usd"]), "pre-balance usage is spend too"
     assert CLI_KEY not in out + err
@@ -336,7 +336,7 @@ def test_once_produces_alerts_that_alerts_and_status_show(
     assert "1 alert," in out
     listed = json.loads(run_cli(capsys, "alerts", "--json")[1])
     assert [(a["kind"], a["dedup_id"], a["state"]) for a in listed] == [
-        ("alert", "budget:monthly/org/2026-11/100%", "pending")
+        ("alert", "budget:monthly/org/2026-11/100%", "unrouted")
     ]
     (alert,) = listed
     assert (alert["rule"], alert["scope"], alert["period"], alert["threshold"]) == (
@@ -347,7 +347,8 @@ def test_once_produces_alerts_that_alerts_and_status_show(
     )
     assert alert["severity"] == "critical"
     assert alert["condition"] is None
-    assert alert["deliveries"] == []
+    assert alert["channel"] is None, "no channel is configured: the alert waits, unrouted"
+    assert alert["attempts"] == []
     text = run_cli(capsys, "alerts")[1]
     assert "Budget 'monthly' crossed 100%" in text
     assert "[budget:monthly/org/2026-11/100%]" in text
@@ -366,7 +367,7 @@ def test_once_produces_alerts_that_alerts_and_status_show(
         "2026-11-10T00:00:00Z",
         [],
     )
-    assert status["outbox"]["pending"] == 1
+    assert status["outbox"]["unrouted"] == 1
     # Nothing new: a second `once` produces nothing, and the text status names the budgets.
     assert "0 alerts," in run_cli(capsys, "once")[1]
     assert "Budget monthly" in run_cli(capsys, "status")[1]

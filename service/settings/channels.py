@@ -29,7 +29,7 @@ from typing import Literal, get_args
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from service.errors import ConfigError
-from service.settings.grammar import mask_secret, parse_duration
+from service.settings.grammar import mask_secret, parse_duration, url_tokens
 
 ChannelKind = Literal["slack", "webhook", "email", "discord", "teams", "pagerduty", "apprise"]
 SmtpSecurity = Literal["starttls", "ssl", "none"]
@@ -107,7 +107,11 @@ class ChannelSettings:
         return lines
 
     def secrets(self) -> list[str]:
+        """Channel URLs and keys, and each token inside a URL: a receiver may echo either."""
         found = [c.target for c in self.channels if c.kind != "email"]
+        for channel in self.channels:
+            if channel.kind not in ("email", "pagerduty"):
+                found += url_tokens(channel.target, every_word=channel.kind == "apprise")
         if self.webhook_secret:
             found.append(self.webhook_secret)
         if self.smtp is not None and self.smtp.password:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from service.domain.timefmt import format_duration
 from service.errors import ConfigError
@@ -132,6 +132,40 @@ def mask_url(url: str) -> str:
         masked = masked.replace(f"?{parts.query}", f"?{query}", 1)
     # Rebuilt by replacement, not urlunsplit: sqlite:////var/lib/x.db keeps its four slashes.
     return masked
+
+
+_TOKEN_PIECE = re.compile(r"[^/:@?&=#]{6,}")
+
+
+def url_tokens(url: str, *, every_word: bool = False) -> list[str]:
+    """Every piece of a channel's ``url`` that may be its secret, for the log filter.
+
+    A webhook URL's secret is a path segment (Slack's, Discord's), a query value (Teams'
+    ``sig``) or, in Apprise URLs, the host or user part (``tgram://<bot token>/…``): each piece
+    of eight characters or more with a digit in it, and every query value of eight or more.
+    Hostnames with dots and plain words (``services``, ``webhooks``) are left readable, except
+    with ``every_word`` (Apprise, where a plain word can be the secret: an ntfy topic), where
+    every piece of six characters or more counts.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    pieces = url_credentials(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    candidates = [*parts.netloc.rsplit("@", 1)[0].split(":")] if "@" in parts.netloc else []
+    if "." not in netloc:
+        candidates.append(netloc)
+    candidates += unquote(parts.path).split("/")
+    candidates += unquote(parts.fragment).split("/")
+    pieces += [
+        piece
+        for candidate in candidates
+        for piece in _TOKEN_PIECE.findall(candidate)
+        if every_word or (len(piece) >= 8 and any(ch.isdigit() for ch in piece))
+    ]
+    pieces += [v for _, v in parse_qsl(parts.query, keep_blank_values=True) if len(v) >= 8]
+    return list(dict.fromkeys(piece for piece in pieces if piece))
 
 
 def url_credentials(url: str) -> list[str]:

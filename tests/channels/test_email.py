@@ -4,17 +4,13 @@ with the standard library's ``email`` package."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import email
-import email.policy
 import re
 import socket
 import ssl
 import struct
 import subprocess
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.message import EmailMessage
@@ -25,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from service.channels.base import ChannelContext
@@ -36,61 +31,13 @@ from service.render.email import message_id_header, one_line, render_email, subj
 from service.render.view import AlertView
 from service.settings.channels import ChannelSettings, ChannelSpec, SmtpSecurity, SmtpSettings
 from tests.helpers import outside_tool, sample_alert_view
+from tests.receivers import Mailbox, smtp_server
 
 SENDER = "creditwatch@example.com"
 RECIPIENTS = "oncall@example.com,finance@example.com"
 USER = "alerts"
 PASSWORD = "s3cret-app-password"
 SENT_AT = datetime(2026, 11, 20, 14, 6, tzinfo=UTC)
-
-
-class Mailbox:
-    """An aiosmtpd handler: keeps every accepted envelope, answers DATA and RCPT as scripted."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-        self.sessions: list[Session] = []
-        self.data_reply = "250 OK"
-        self.refuse: dict[str, str] = {}
-
-    async def handle_RCPT(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        address: str,
-        rcpt_options: list[str],
-    ) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.data_reply.startswith("250"):
-            self.envelopes.append(envelope)
-            self.sessions.append(session)
-        return self.data_reply
-
-    def messages(self) -> list[EmailMessage]:
-        """Every accepted message, parsed as a mail client would."""
-        parsed = []
-        for envelope in self.envelopes:
-            assert isinstance(envelope.content, bytes)
-            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            parsed.append(message)
-        return parsed
-
-
-class LocalController(Controller):
-    """aiosmtpd's Controller on an ephemeral port: it probes ``self.port``, so read the bound
-    port before the probe (aiosmtpd 1.4 has no port=0 support of its own)."""
-
-    def _trigger_server(self) -> None:
-        assert isinstance(self.server, asyncio.Server)
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()  # type: ignore[no-untyped-call]  # aiosmtpd leaves it untyped
 
 
 class Authenticator:
@@ -108,17 +55,6 @@ class Authenticator:
         if data.login == USER.encode() and data.password == PASSWORD.encode():
             return AuthResult(success=True)
         return AuthResult(success=False, handled=False, message=self.refusal)
-
-
-@contextmanager
-def smtp_server(mailbox: Mailbox, **options: Any) -> Iterator[int]:
-    """A running aiosmtpd server on 127.0.0.1; yields its port."""
-    controller = LocalController(mailbox, hostname="127.0.0.1", port=0, **options)
-    controller.start()
-    try:
-        yield controller.port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,14 @@ def test_the_built_in_variables_name_their_channels() -> None:
     )
     assert settings.smtp.username == "alerts"
     assert settings.smtp.password == "smtppass789"
-    assert set(settings.secrets()) == {SLACK, HOOK, WHSEC, "smtppass789"}
+    assert set(settings.secrets()) == {
+        SLACK,
+        "slacktoken123",
+        HOOK,
+        "hooktoken456",
+        WHSEC,
+        "smtppass789",
+    }
 
 
 def test_named_channels_of_every_kind() -> None:
@@ -207,3 +214,38 @@ def test_check_config_lists_channels_masked_and_warns_when_there_is_none(
     assert "no channel" not in out.out
     for secret in ("slacktoken123", ROUTING, KEY):
         assert secret not in out.out + out.err
+
+
+@pytest.mark.parametrize(
+    ("url", "tokens", "readable"),
+    [
+        (SLACK, ["slacktoken123"], ["services", "hooks.slack.com"]),
+        (
+            "https://discord.com/api/webhooks/1234567890123/AbC-dEf_123456",
+            ["1234567890123", "AbC-dEf_123456"],
+            ["webhooks"],
+        ),
+        (
+            "https://prod-00.westus.logic.azure.com/workflows/2f1e0c9a8b7d/triggers/manual/paths/"
+            "invoke?api-version=2016-06-01&sig=AbCdEf012345xyz",
+            ["2f1e0c9a8b7d", "AbCdEf012345xyz"],
+            ["workflows", "logic.azure.com"],
+        ),
+        (HOOK, ["hooktoken456"], ["alerts.example.com"]),
+    ],
+)
+def test_a_token_inside_a_channel_url_is_a_secret_on_its_own(
+    url: str, tokens: list[str], readable: list[str]
+) -> None:
+    """A receiver that echoes part of its URL (an error body) must not put the token in a log."""
+    secrets = channels_of(CREDITWATCH_CHANNEL_X=f"webhook:{url}").secrets()
+    for token in tokens:
+        assert token in secrets
+    for word in readable:
+        assert not any(word in secret for secret in secrets if secret != url)
+
+
+def test_every_word_of_an_apprise_url_is_a_secret() -> None:
+    """An ntfy topic is a plain word, and anyone who knows it reads the alerts."""
+    secrets = channels_of(CREDITWATCH_CHANNEL_N="apprise:ntfy://ntfy.sh/acme-billing").secrets()
+    assert "acme-billing" in secrets

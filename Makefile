@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.forecast
 	$(BIN)/python -m bench.alerts
+	$(BIN)/python -m bench.delivery
 
 demo: $(STAMP)
 	$(BIN)/creditwatch demo

@@ -9,6 +9,7 @@ import asyncio
 import email
 import email.policy
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -45,13 +46,15 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
     delay: float = 0.0
+    # The worst receiver: its error body repeats the request's path and body (secrets in both).
+    echo: bool = False
 
 
 class Receiver:
     """``with Receiver() as r:`` serves ``r.url``; ``r.script(Answer(...), ...)`` queues the next
     answers (then 200 ``ok``); ``r.received`` holds every request, in order."""
 
-    def __init__(self, default: Answer | None = None) -> None:
+    def __init__(self, default: Answer | None = None, *, port: int = 0) -> None:
         self.received: list[Received] = []
         self.default = default or Answer()
         self._answers: deque[Answer] = deque()
@@ -74,17 +77,24 @@ class Receiver:
                 if answer.drop:
                     self.close_connection = True
                     return
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
+                reply = answer.body
+                if answer.echo:
+                    reply = f"cannot take {self.path}: ".encode() + body
+                try:
+                    self.send_response(answer.status)
+                    for name, value in answer.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("content-length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client gave up (its timeout, a kill -9): what it missed is the test's.
+                    self.close_connection = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
@@ -163,11 +173,18 @@ class LocalController(Controller):
 
 
 @contextmanager
-def smtp_server(mailbox: Mailbox, **options: Any) -> Iterator[int]:
-    """A running aiosmtpd server on 127.0.0.1; yields its port."""
-    controller = LocalController(mailbox, hostname="127.0.0.1", port=0, **options)
+def smtp_server(mailbox: Mailbox, port: int = 0, **options: Any) -> Iterator[int]:
+    """A running aiosmtpd server on 127.0.0.1 (an ephemeral port unless given); yields it."""
+    controller = LocalController(mailbox, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
         yield controller.port
     finally:
         controller.stop()
+
+
+def free_port() -> int:
+    """A port nothing listens on (yet): connecting to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -70,7 +70,12 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", service.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("claimed_at", service.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claim_token", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column(
+            "first_attempt_at", service.store.types.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("sent_at", service.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", service.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.Column("failure", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.ForeignKeyConstraint(["record_id"], ["alert_record.id"]),
@@ -84,6 +89,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_alert_outbox_rule"), ["rule"])
         batch_op.create_index(batch_op.f("ix_alert_outbox_created_at"), ["created_at"])
         batch_op.create_index(batch_op.f("ix_alert_outbox_state"), ["state"])
+        batch_op.create_index(batch_op.f("ix_alert_outbox_channel"), ["channel"])
     op.create_table(
         "delivery_attempt",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -63,6 +63,14 @@ class ExpiringLot:
 
 
 @dataclass(frozen=True)
+class ChannelFailure:
+    name: str
+    reason: str  # refused | expired | retrying
+    since: datetime | None
+    error: str | None
+
+
+@dataclass(frozen=True)
 class Facts:
     situation: Situation
     budgets: tuple[BudgetFacts, ...] = ()
@@ -73,8 +81,9 @@ class Facts:
     month_label: str = ""
     expiring_lots: tuple[ExpiringLot, ...] = field(default=())
     channels: tuple[str, ...] = ()
-    # Channels whose most recent finished delivery failed permanently.
-    failing_channels: tuple[str, ...] = ()
+    # Channels that, since their last delivery, refused one for good, gave one up after the
+    # maximum age, or have been retrying one for an hour.
+    failing_channels: tuple[ChannelFailure, ...] = ()
 
     @property
     def now(self) -> datetime:

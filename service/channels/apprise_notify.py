@@ -6,8 +6,10 @@ anything else); a URL Apprise cannot parse is permanent.
 
 Apprise logs the whole URL it could not parse at ERROR (``Unparseable URL …``), hosts at
 WARNING and the URL it posts to at DEBUG, all on the ``apprise`` logger: building a channel
-silences that logger entirely, and holds urllib3's (request paths at DEBUG) at WARNING, so no
-secret URL reaches the logs. The DeliveryError is the record of what happened.
+silences that logger entirely (and stops it propagating), and holds urllib3's (request paths
+at DEBUG) at WARNING, so no secret URL reaches the logs. A failed notify captures Apprise's
+warnings for the moment of the call and gives the last as the reason, masked by the worker
+with every piece of the Apprise URL before it is stored or logged.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class AppriseChannel:
             "resolved": apprise.NotifyType.SUCCESS,
         }
         self._text = apprise.NotifyFormat.TEXT
+        self._capture = apprise.LogCapture
         self._apprise = apprise.Apprise()
         # add() returns False for a URL no Apprise plugin accepts: no retry can fix that.
         self._parsed = self._apprise.add(spec.target)
@@ -60,22 +63,29 @@ class AppriseChannel:
                 permanent=True,
             )
         kind = "resolved" if alert.kind == "resolved" else alert.severity
-        delivered = self._apprise.notify(
-            body=wording.plain_text(alert, self.context.credit_unit),
-            title=wording.headline(alert),
-            notify_type=self._types.get(kind, self._types["warning"]),
-            body_format=self._text,
-        )
+        # Apprise says why only in its log: caught here (never propagated), its last warning
+        # becomes the reason, which the worker masks like every error before storing it.
+        capture = self._capture(level=logging.WARNING, fmt="%(message)s")  # type: ignore[no-untyped-call]
+        with capture as captured:
+            delivered = self._apprise.notify(
+                body=wording.plain_text(alert, self.context.credit_unit),
+                title=wording.headline(alert),
+                notify_type=self._types.get(kind, self._types["warning"]),
+                body_format=self._text,
+            )
+            said = [line for line in captured.getvalue().splitlines() if line.strip()]
         if not delivered:
+            reason = said[-1] if said else "Apprise gave no reason"
             raise DeliveryError(
-                f"{what}: the service did not accept the notification "
-                "(Apprise gives no reason: the network, or the service's answer)",
+                f"{what}: the service did not accept the notification ({reason})",
                 permanent=False,
             )
         return Sent()
 
 
 def _quiet_loggers() -> None:
-    logging.getLogger("apprise").setLevel(_SILENT)
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.setLevel(_SILENT)
+    apprise_log.propagate = False
     urllib3 = logging.getLogger("urllib3")
     urllib3.setLevel(max(logging.WARNING, urllib3.level))

@@ -89,9 +89,11 @@ def post_json(
 def http_failure(what: str, response: httpx.Response) -> DeliveryError:
     """The DeliveryError for a non-2xx answer: transient for 408, 429 and 5xx."""
     status = response.status_code
-    body = " ".join(response.text.split())[:_MAX_BODY]
+    text = "".join(c if c.isprintable() else " " for c in response.text)
+    body = " ".join(text.split())[:_MAX_BODY]
     detail = f"{what}: HTTP {status}" + (f" {body}" if body else "")
-    if status == 429:
+    if status in {429, 503}:
+        # Retry-After comes with 429 and with 503 (RFC 9110 §10.2.3): either way it is honoured.
         wait = retry_after_seconds(response.headers.get("retry-after"))
         return DeliveryError(detail, permanent=False, status=str(status), retry_after=wait)
     permanent = status in PERMANENT_STATUSES or (400 <= status < 500 and status != 408)

@@ -126,7 +126,8 @@ class EmailChannel:
             error = DeliveryError(
                 f"{what}: {server} refused the login for {smtp.username}: "
                 f"{exc.smtp_code} {_reply(exc.smtp_error)}",
-                permanent=True,
+                # 454 "temporary authentication failure" is worth another try; 535 is not.
+                permanent=not 400 <= exc.smtp_code < 500,
                 status=str(exc.smtp_code),
             )
         elif isinstance(exc, smtplib.SMTPResponseException):
@@ -175,10 +176,10 @@ def _quit(client: smtplib.SMTP) -> None:
 
 
 def _reply(text: bytes | str) -> str:
-    """A server's reply text on one line, at most 200 characters."""
+    """A server's reply text on one line, at most 200 characters, no control characters."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return " ".join(text.split())[:_MAX_REPLY]
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:_MAX_REPLY]
 
 
 def _scrubbed(error: DeliveryError, password: str | None) -> DeliveryError:

@@ -5,7 +5,9 @@ dedup id; ``<dedup id>:<n>`` for its reminders and resolved notice), the same on
 ``webhook-timestamp`` the seconds since the epoch at this attempt; ``webhook-signature``
 ``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`` with the key of
 ``CREDITWATCH_WEBHOOK_SECRET`` (``whsec_`` + base64), present when a secret is set. A retry
-signs again with a fresh timestamp. The schema is documented in ``docs/webhook.md``.
+signs again with a fresh timestamp. An id with characters beyond printable ASCII (a workspace
+named ``Équipe``) is percent-encoded in the header (UTF-8), as-is in the body. The schema is
+documented in ``docs/webhook.md``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from service.channels.base import ChannelContext, Sent, post_json
 from service.domain.timefmt import rfc3339_or_none
@@ -48,12 +51,23 @@ class WebhookChannel:
 
     def signature_headers(self, message_id: str, body: bytes) -> dict[str, str]:
         timestamp = str(int(self.context.clock().timestamp()))
-        headers = {"webhook-id": message_id, "webhook-timestamp": timestamp}
+        webhook_id = header_id(message_id)
+        headers = {"webhook-id": webhook_id, "webhook-timestamp": timestamp}
         if self._key is not None:
-            signed = f"{message_id}.{timestamp}.".encode() + body
+            signed = f"{webhook_id}.{timestamp}.".encode() + body
             digest = hmac.new(self._key, signed, hashlib.sha256).digest()
             headers["webhook-signature"] = "v1," + base64.b64encode(digest).decode()
         return headers
+
+
+def header_id(message_id: str) -> str:
+    """The ``webhook-id`` header: the message id, percent-encoded where it is not printable
+    ASCII (a budget scoped to workspace ``Équipe``), since headers carry ASCII only."""
+    return quote(message_id, safe=_PRINTABLE)
+
+
+# Printable ASCII stays as it is ("80%" included): ids are the same as in the body.
+_PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 def payload(alert: AlertView) -> dict[str, Any]:

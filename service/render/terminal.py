@@ -122,16 +122,29 @@ def _collection_lines(status: dict[str, Any]) -> list[str]:
     lines.append(f"Alerts             {outbox}")
     for channel in status.get("channels", []):
         state = (
-            "FAILING: its last delivery was refused"
+            f"FAILING since {channel['failing_since']}: "
+            + _CHANNEL_TROUBLE.get(channel["failing_reason"], "failing")
             if channel["failing"]
             else (f"last delivery {channel['last_delivery']}")
         )
         lines.append(f"Channel {channel['name']:10} {channel['kind']}, {state}")
+    if status.get("channels") and status["outbox"].get("unrouted"):
+        lines.append(
+            f"  {status['outbox']['unrouted']} alert(s) have no working channel to go to "
+            "(creditwatch alerts lists them)"
+        )
     if not status.get("channels"):
         lines.append(
             "Channels           none configured: alerts are only listed (creditwatch alerts)"
         )
     return lines
+
+
+_CHANNEL_TROUBLE = {
+    "refused": "an alert was refused for good",
+    "expired": "an alert was given up after 24 h of retries",
+    "retrying": "retrying an alert for over an hour",
+}
 
 
 def table_lines(

@@ -119,9 +119,9 @@ class Runtime:
             balance = balance_nanos(session)
         return CycleResult(collection=collection, balance_nanos=balance, alerts=tuple(produced))
 
-    def deliver(self) -> DeliveryReport:
-        """Send what is due in the outbox (DESIGN §2 step 7)."""
-        return self.deliverer.deliver_due()
+    def deliver(self, stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
+        """Send what is due in the outbox (DESIGN §2 step 7); ``stop`` ends it between rows."""
+        return self.deliverer.deliver_due(stop)
 
     def close(self) -> None:
         self.http.close()

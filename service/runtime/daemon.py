@@ -67,14 +67,16 @@ class Daemon:
                 log_failure(log, "cycle failed", exc)
                 return
             log.info("%s", result.summary())
-        if result.alerts:
-            # New alerts go out now, not at the next delivery tick.
-            self.scheduler.modify_job(DELIVERY_JOB, next_run_time=datetime.now(UTC))
+        if result.alerts and not self.stopping.is_set():
+            # New alerts go out now, not at the next delivery tick. Delivered from this job's
+            # own thread: a job that calls back into the scheduler (modify_job) can deadlock
+            # with a shutdown that is waiting for it.
+            self.deliver()
 
     def deliver(self) -> None:
         with self.delivery_lock:
             try:
-                report = self.runtime.deliver()
+                report = self.runtime.deliver(self.stopping.is_set)
             except Exception as exc:  # noqa: BLE001 - one line; the next tick tries again
                 log_failure(log, "delivery failed", exc)
                 return

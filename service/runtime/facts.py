@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from service.alerts.facts import (
     BudgetFacts,
+    ChannelFailure,
     CollectionFacts,
     ExpiringLot,
     Facts,
@@ -30,13 +31,14 @@ from service.domain.forecast import NotEnoughHistory, SpendProfile
 from service.domain.model_ids import belongs_to
 from service.domain.periods import Period, floor_to_bucket, month_start, period_at
 from service.domain.usage import BUCKET_SECONDS
+from service.runtime.delivery import CHANNEL_RETRYING_ALERT
 from service.runtime.outlook import History, recent_history, runway_of
 from service.settings import Settings
 from service.settings.rules import BudgetRule
 from service.store.balance import balance_nanos
 from service.store.credit_sync import current_walk, ledger_terms
 from service.store.names import load_names
-from service.store.outbox import last_outcomes
+from service.store.outbox import channel_health
 from service.store.tables import CollectionState, ReloadBlock, UnknownModel
 from service.store.usage_queries import ScopedSpend, latest_bucket_start, spend_by_dimensions
 
@@ -194,11 +196,11 @@ def build_facts(
         expiring_lots=tuple(_expiring(walked, now, rules.expiry_warning)),
         channels=settings.channels.names,
         failing_channels=tuple(
-            name
-            for name, (state, failure) in sorted(
-                last_outcomes(session, settings.channels.names).items()
-            )
-            if state == "failed" and failure == "permanent"
+            ChannelFailure(h.name, h.reason, h.since, h.error)
+            for h in channel_health(
+                session, settings.channels.names, now, CHANNEL_RETRYING_ALERT
+            ).values()
+            if h.failing
         ),
     )
 

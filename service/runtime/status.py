@@ -17,13 +17,14 @@ from service.domain.money import format_usd, usd_to_nanos
 from service.domain.periods import day_start, month_start
 from service.domain.timefmt import rfc3339, rfc3339_or_none
 from service.domain.usage import BUCKET_SECONDS
+from service.runtime.delivery import CHANNEL_RETRYING_ALERT
 from service.runtime.facts import budget_facts
 from service.runtime.outlook import balance_in_credits, credit_outlook, recent_history
 from service.settings import Settings
 from service.store.alerts import crossed_thresholds
 from service.store.balance import balance_nanos
 from service.store.ledger_entries import opening_entry
-from service.store.outbox import last_outcomes, outbox_counts
+from service.store.outbox import channel_health, outbox_counts
 from service.store.tables import CollectionState, UnknownModel
 from service.store.usage_queries import (
     estimated_spend_nanos,
@@ -71,7 +72,7 @@ def build_status(session: Session, settings: Settings, now: datetime) -> dict[st
             for u in unknown
         ],
         "outbox": outbox_counts(session),
-        "channels": channels_status(session, settings),
+        "channels": channels_status(session, settings, now),
         "credits": outlook["credits"],
         "forecast": outlook["forecast"],
         "as_of": rfc3339(now),
@@ -121,15 +122,19 @@ def budgets_status(session: Session, settings: Settings, now: datetime) -> list[
     return out
 
 
-def channels_status(session: Session, settings: Settings) -> list[dict[str, Any]]:
-    """Each configured channel and how its most recent finished delivery went."""
-    last = last_outcomes(session, settings.channels.names)
+def channels_status(session: Session, settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    """Each configured channel: how its last delivery went, and whether it is failing."""
+    health = channel_health(session, settings.channels.names, now, CHANNEL_RETRYING_ALERT)
     return [
         {
             "name": spec.name,
             "kind": spec.kind,
-            "last_delivery": last.get(spec.name, ("none", None))[0],
-            "failing": last.get(spec.name, ("", None)) == ("failed", "permanent"),
+            "last_delivery": health[spec.name].last_delivery,
+            "failing": health[spec.name].failing,
+            "failing_reason": health[spec.name].reason or None,
+            "failing_since": rfc3339_or_none(health[spec.name].since)
+            if health[spec.name].failing
+            else None,
         }
         for spec in settings.channels.channels
     ]

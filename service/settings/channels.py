@@ -35,7 +35,8 @@ ChannelKind = Literal["slack", "webhook", "email", "discord", "teams", "pagerdut
 SmtpSecurity = Literal["starttls", "ssl", "none"]
 DEFAULT_PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 CHANNEL_PREFIX = "CREDITWATCH_CHANNEL_"
-_NAME = re.compile(r"[A-Z0-9][A-Z0-9_]*")
+# Channel names are stored with every notification (100 characters at most there).
+_NAME = re.compile(r"[A-Z0-9][A-Z0-9_]{0,63}")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 _ROUTING_KEY = re.compile(r"[A-Za-z0-9]{20,64}")
 _EXAMPLES: dict[str, str] = {
@@ -214,7 +215,9 @@ def _named(variable: str, raw: str) -> ChannelSpec:
     name = variable.removeprefix(CHANNEL_PREFIX)
     if not _NAME.fullmatch(name):
         raise ConfigError(
-            variable, "the channel's name takes letters, digits and _", _EXAMPLES["slack"]
+            variable,
+            "the channel's name takes letters, digits and _ (64 at most)",
+            _EXAMPLES["slack"],
         )
     kind, colon, target = raw.partition(":")
     kinds = get_args(ChannelKind)

@@ -142,8 +142,9 @@ def url_tokens(url: str, *, every_word: bool = False) -> list[str]:
 
     A webhook URL's secret is a path segment (Slack's, Discord's), a query value (Teams'
     ``sig``) or, in Apprise URLs, the host or user part (``tgram://<bot token>/…``): each piece
-    of eight characters or more with a digit in it, and every query value of eight or more.
-    Hostnames with dots and plain words (``services``, ``webhooks``) are left readable, except
+    of eight characters or more with a digit, mixed case, or sixteen characters or more, and
+    every query value of eight or more. Hostnames with dots and plain words (``services``,
+    ``webhooks``, ``creditwatch``) are left readable, except
     with ``every_word`` (Apprise, where a plain word can be the secret: an ntfy topic), where
     every piece of six characters or more counts.
     """
@@ -162,10 +163,18 @@ def url_tokens(url: str, *, every_word: bool = False) -> list[str]:
         piece
         for candidate in candidates
         for piece in _TOKEN_PIECE.findall(candidate)
-        if every_word or (len(piece) >= 8 and any(ch.isdigit() for ch in piece))
+        if every_word or (len(piece) >= 8 and _looks_like_a_token(piece))
     ]
     pieces += [v for _, v in parse_qsl(parts.query, keep_blank_values=True) if len(v) >= 8]
     return list(dict.fromkeys(piece for piece in pieces if piece))
+
+
+def _looks_like_a_token(piece: str) -> bool:
+    return (
+        len(piece) >= 16
+        or any(ch.isdigit() for ch in piece)
+        or (any(ch.isupper() for ch in piece) and any(ch.islower() for ch in piece))
+    )
 
 
 def url_credentials(url: str) -> list[str]:

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from service.domain.timefmt import rfc3339
+from service.domain.timefmt import format_duration, rfc3339
 from service.domain.usage import BucketWidth
 from service.errors import ConfigError
 from service.settings.channels import ChannelSettings, parse_channels
@@ -84,6 +84,14 @@ def load_settings(
     ledger = _ledger_settings(get, env, now or datetime.now(UTC))
     log = _log_settings(get)
     channels = parse_channels(get, env)
+    if channels.delivery_lease < 2 * api.http_timeout:
+        # A send still running when its claim lapses is sent again by the next pass.
+        raise ConfigError(
+            "CREDITWATCH_DELIVERY_LEASE",
+            f"is shorter than twice CREDITWATCH_HTTP_TIMEOUT "
+            f"({format_duration(api.http_timeout)}): a slow send would be sent twice",
+            format_duration(max(timedelta(minutes=5), 2 * api.http_timeout)),
+        )
     rules = parse_rules(get, env, channels.names)
     secrets = _secrets(env, api, ledger, channels)
     return Settings(

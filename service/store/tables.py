@@ -205,16 +205,22 @@ class OutboxAlert(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = _utc(index=True)
     state: str = Field(default="pending", max_length=20, index=True)
-    channel: str | None = Field(default=None, max_length=100)
+    channel: str | None = Field(default=None, max_length=100, index=True)
     attempts: int = Field(default=0)
     next_attempt_at: datetime | None = _utc(nullable=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # A worker's claim: a row 'sending' whose claim is older than the lease was abandoned (a
     # crash between send and acknowledgement) and is claimed again, with the same message id.
+    # Only the holder of ``claim_token`` acknowledges: a late worker's answer changes nothing.
     claimed_at: datetime | None = _utc(nullable=True)
+    claim_token: str | None = Field(default=None, max_length=32)
+    # The maximum age counts from the first attempt: an alert that waited out a long outage of
+    # creditwatch itself is still tried for that long.
+    first_attempt_at: datetime | None = _utc(nullable=True)
     sent_at: datetime | None = _utc(nullable=True)
+    finished_at: datetime | None = _utc(nullable=True)  # sent or failed
     last_status: str | None = Field(default=None, max_length=20)
-    failure: str | None = Field(default=None, max_length=20)  # permanent | expired
+    failure: str | None = Field(default=None, max_length=20)  # permanent | expired | removed
 
 
 class DeliveryAttempt(SQLModel, table=True):

@@ -105,6 +105,7 @@ def test_refused_notification_is_transient(receiver: Receiver, http: httpx.Clien
     with pytest.raises(DeliveryError) as caught:
         channel.send(sample_alert_view())
     assert not caught.value.permanent
+    assert "error=500" in str(caught.value), "Apprise's own reason is given"
     assert len(receiver.received) == 1
     assert SECRET not in str(caught.value)
     assert receiver.url.removeprefix("http://") not in str(caught.value)

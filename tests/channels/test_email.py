@@ -458,6 +458,28 @@ def test_a_server_echoing_the_password_does_not_leak_it(
     assert "*** is not the password" in str(error)
 
 
+def test_a_temporary_authentication_failure_is_transient(
+    mailbox: Mailbox,
+    make_channel: ChannelFactory,
+    server_tls: ssl.SSLContext,
+    trusting: Callable[[], ssl.SSLContext],
+) -> None:
+    """454 at AUTH (the server's directory is down) is worth another try; 535 is not."""
+    authenticator = Authenticator(refusal="454 4.7.0 Temporary authentication failure")
+    with smtp_server(
+        mailbox,
+        tls_context=server_tls,
+        require_starttls=True,
+        auth_exclude_mechanism=["PLAIN"],
+        authenticator=authenticator,
+    ) as port:
+        error = failure(
+            make_channel(port, "starttls", username=USER, password="x" * 12, ssl_context=trusting)
+        )
+    assert not error.permanent
+    assert error.status == "454"
+
+
 # Refusals and unreachable servers.
 
 

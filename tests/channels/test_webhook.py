@@ -4,10 +4,12 @@ and verified by the `standardwebhooks` library, failures classified, no secret i
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -164,3 +166,16 @@ def test_a_receiver_that_is_down_is_transient() -> None:
     assert not caught.value.permanent
     assert "could not connect" in str(caught.value)
     assert TOKEN not in str(caught.value)
+
+
+def test_an_id_beyond_ascii_is_percent_encoded_and_still_verifies(receiver: Receiver) -> None:
+    """A budget scoped to workspace Équipe: headers are ASCII, so the id is encoded there."""
+    now = datetime.now(UTC)
+    identity = "budget:équipe/workspace=Équipe/2026-11/80%"
+    view = dataclasses.replace(sample_alert_view(), dedup_id=identity, message_id=identity)
+    channel(receiver, clock_at=now).send(view)
+    (request,) = receiver.received
+    assert request.headers["webhook-id"] == quote(identity, safe="".join(map(chr, range(33, 127))))
+    assert "%C3%89quipe" in request.headers["webhook-id"]
+    assert verify(request.headers, request.body, at=now) == request.json()
+    assert request.json()["message_id"] == identity

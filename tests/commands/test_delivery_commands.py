@@ -72,7 +72,14 @@ def test_once_delivers_and_status_and_alerts_show_it(
     assert (body["kind"], body["dedup_id"], body["severity"]) == ("alert", MONTHLY_100, "critical")
     status = json.loads(run_cli(capsys, "status", "--json")[1])
     assert status["channels"] == [
-        {"name": "webhook", "kind": "webhook", "last_delivery": "sent", "failing": False}
+        {
+            "name": "webhook",
+            "kind": "webhook",
+            "last_delivery": "sent",
+            "failing": False,
+            "failing_reason": None,
+            "failing_since": None,
+        }
     ]
     assert status["outbox"]["sent"] == 1
     (listed,) = json.loads(run_cli(capsys, "alerts", "--json")[1])
@@ -146,8 +153,11 @@ def test_a_channel_that_refuses_is_reported_on_the_others_and_in_status(
     status = json.loads(run_cli(capsys, "status", "--json", now=later)[1])
     channels = {c["name"]: c for c in status["channels"]}
     assert channels["webhook"]["failing"] is True
+    assert channels["webhook"]["failing_reason"] == "refused"
     assert channels["backup"]["failing"] is False
-    assert "Channel webhook    webhook, FAILING" in run_cli(capsys, "status", now=later)[1]
+    text = run_cli(capsys, "status", now=later)[1]
+    assert "Channel webhook    webhook, FAILING since 2026-11-10T15:20:" in text
+    assert "an alert was refused for good" in text
 
 
 def test_test_alert_reports_each_channel_and_fails_if_one_does(

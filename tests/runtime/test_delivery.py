@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from service.channels.base import ChannelContext
+from service.channels.base import ChannelContext, Sent
 from service.channels.registry import build_channels
 from service.domain.usage import TokenCounts, UsageKey, UsageRow
 from service.http import build_http_client
@@ -30,7 +30,7 @@ from service.store.engine import transaction
 from service.store.tables import DeliveryAttempt, OutboxAlert
 from service.store.usage_booking import book_usage
 from tests.helpers import flat_price
-from tests.receivers import Answer, Receiver
+from tests.receivers import Answer, Receiver, free_port
 
 T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -250,7 +250,7 @@ def test_a_crash_between_send_and_acknowledgement_sends_again_with_the_same_id(
     produce(engine, settings, T0)
     (row,) = rows(engine)
     with transaction(engine) as session:
-        assert outbox.claim(session, row.id or 0, T0, T0 - POLICY.lease)
+        assert outbox.claim(session, row.id or 0, T0, T0 - POLICY.lease, token="crashed")
     worker = deliverer(engine, settings, clock)
     clock.now = T0 + POLICY.lease - timedelta(seconds=1)
     assert worker.deliver_due().sent == 0, "the claim still holds"
@@ -299,3 +299,262 @@ def test_alerts_from_before_any_channel_go_out_once_one_is_configured(
     assert deliverer(engine, settings, clock).deliver_due().sent == 1
     assert [(r.channel, r.state) for r in rows(engine)] == [("hook1", "sent")]
     assert json.loads(receiver.received[0].body)["dedup_id"] == "budget:monthly/org/2026-11/50%"
+
+
+def test_an_alert_that_waited_out_an_outage_is_still_tried(
+    engine: Engine, db_url: str, receivers: tuple[Receiver, Receiver]
+) -> None:
+    """creditwatch down for 25 h: the alert is sent when it comes back, not expired unseen."""
+    receiver = receivers[0]
+    settings = settings_for(db_url, receiver.url)
+    produce(engine, settings, T0)
+    clock = ManualClock(T0 + timedelta(hours=25))
+    receiver.script(Answer(503, b"still waking up"))
+    worker = deliverer(engine, settings, clock)
+    assert worker.deliver_due().retried == 1, "tried, and retried: the day counts from now"
+    (row,) = rows(engine)
+    assert row.next_attempt_at is not None
+    clock.now = row.next_attempt_at
+    assert worker.deliver_due().sent == 1
+
+
+def test_a_channel_retrying_for_an_hour_and_one_that_gave_up_are_failing(
+    engine: Engine, db_url: str, receivers: tuple[Receiver, Receiver]
+) -> None:
+    """No permanent answer, just failure after failure: after an hour the other channel is
+    told (still retrying), and again when the notification is given up at 24 h."""
+    down, working = receivers
+    settings = settings_for(db_url, down.url, working.url)
+    clock = ManualClock(T0)
+    down.default = Answer(503, b"down")
+    produce(engine, settings, T0)
+    worker = deliverer(engine, settings, clock)
+
+    def failing_now() -> list[tuple[str, str]]:
+        with transaction(engine) as session:
+            found = evaluate(session, settings, clock.now).alerts
+        return [(a.identity.rule, a.content.title) for a in found]
+
+    worker.deliver_due()
+    clock.now = T0 + timedelta(minutes=30)
+    worker.deliver_due()
+    assert failing_now() == [], "half an hour of retries is not yet a failing channel"
+    clock.now = T0 + timedelta(minutes=61)
+    worker.deliver_due()
+    ((rule, title),) = failing_now()
+    assert rule == "health:channel_failing"
+    assert "hook1" in title
+    assert "still retrying" in title
+    worker.deliver_due()
+    assert working.received[-1].json()["rule"] == "health:channel_failing"
+    for _ in range(300):
+        row = next(r for r in rows(engine) if r.channel == "hook1" and r.rule.startswith("budget"))
+        if row.state == "failed":
+            break
+        clock.now = max(clock.now, row.next_attempt_at or clock.now)
+        worker.deliver_due()
+    assert (row.state, row.failure) == ("failed", "expired")
+    # The same failing channel, now given up on: one condition, still open, not a new alert.
+    with transaction(engine) as session:
+        assert evaluate(session, settings, clock.now).alerts == []
+        health = outbox.channel_health(session, ["hook1"], clock.now, timedelta(hours=1))
+    assert (health["hook1"].failing, health["hook1"].reason) == (True, "expired")
+
+
+def test_a_channel_that_raises_a_bug_fails_permanently_and_is_reported(
+    engine: Engine, db_url: str, receivers: tuple[Receiver, Receiver]
+) -> None:
+    """Anything but a DeliveryError is a bug: no day of silent retries, a health alert."""
+    broken, working = receivers
+    settings = settings_for(db_url, broken.url, working.url)
+    clock = ManualClock(T0)
+    produce(engine, settings, T0)
+    worker = deliverer(engine, settings, clock)
+
+    class Buggy:
+        spec = worker.channels["hook1"].spec
+
+        def send(self, alert: object) -> object:
+            raise KeyError("amount")
+
+    worker.channels = {**worker.channels, "hook1": Buggy()}  # type: ignore[dict-item]
+    report = worker.deliver_due()
+    assert (report.sent, report.failed) == (1, 1)
+    failed = next(r for r in rows(engine) if r.channel == "hook1")
+    assert (failed.state, failed.failure) == ("failed", "permanent")
+    assert "unexpected failure" in (failed.last_error or "")
+    with transaction(engine) as session:
+        produced = evaluate(session, settings, clock.now).alerts
+    assert [a.identity.scope for a in produced] == ["channel=hook1"]
+
+
+def test_a_removed_channel_hands_its_notifications_to_the_others(
+    engine: Engine, db_url: str, receivers: tuple[Receiver, Receiver]
+) -> None:
+    """hook2 is removed while its copy is pending: closed as removed, never lost, and not a
+    failing channel when the name comes back."""
+    first, second = receivers
+    both = settings_for(db_url, first.url, second.url)
+    clock = ManualClock(T0)
+    produce(engine, both, T0)
+    only_first = settings_for(db_url, first.url)
+    assert deliverer(engine, only_first, clock).deliver_due().sent == 1
+    states = {r.channel: (r.state, r.failure) for r in rows(engine)}
+    assert states == {"hook1": ("sent", None), "hook2": ("failed", "removed")}
+    assert len(first.received) == 1, "hook1 already had it: not sent twice"
+    with transaction(engine) as session:
+        assert evaluate(session, both, clock.now).alerts == []
+
+
+def test_an_alert_for_removed_channels_only_goes_to_the_rest(
+    engine: Engine, db_url: str, receivers: tuple[Receiver, Receiver]
+) -> None:
+    """Produced for hook1 alone (a budget's channels=), then hook1 is removed: hook2 gets it."""
+    first, second = receivers
+    settings = settings_for(
+        db_url,
+        first.url,
+        second.url,
+        CREDITWATCH_MONTHLY_BUDGET="",
+        CREDITWATCH_ALERT_THRESHOLDS="",
+        CREDITWATCH_BUDGET_OPS="limit=100 thresholds=50 channels=hook1",
+    )
+    produce(engine, settings, T0)
+    assert [r.channel for r in rows(engine)] == ["hook1"]
+    without = load_settings(
+        {
+            "ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-delivery",
+            "CREDITWATCH_DATABASE_URL": db_url,
+            "CREDITWATCH_CHANNEL_HOOK2": f"webhook:{second.url}/hook/secret-path-2",
+        },
+        None,
+        now=T0,
+    )
+    assert deliverer(engine, without, ManualClock(T0)).deliver_due().sent == 1
+    assert second.received[0].json()["dedup_id"] == "budget:ops/org/2026-11/50%"
+    assert first.received == []
+
+
+def test_a_late_acknowledgement_does_not_undo_the_next_claim(
+    engine: Engine, db_url: str, receivers: tuple[Receiver, Receiver]
+) -> None:
+    """A worker whose claim lapsed (a send past the lease) cannot move the row another worker
+    has claimed since: its answer is recorded, the row stays the new holder's."""
+    settings = settings_for(db_url, receivers[0].url)
+    produce(engine, settings, T0)
+    (row,) = rows(engine)
+    assert row.id is not None
+    with transaction(engine) as session:
+        assert outbox.claim(session, row.id, T0, T0 - POLICY.lease, token="slow")
+    later = T0 + POLICY.lease + timedelta(seconds=1)
+    with transaction(engine) as session:
+        assert outbox.claim(session, row.id, later, later - POLICY.lease, token="fresh")
+    with transaction(engine) as session:
+        held = outbox.acknowledge(
+            session,
+            row,
+            outbox.Outcome("retry", "503", "late", retry_at=later),
+            token="slow",
+            started_at=T0,
+            duration_ms=1,
+            now=later,
+        )
+    assert held is False
+    (row,) = rows(engine)
+    assert (row.state, row.claim_token) == ("sending", "fresh")
+    assert [a.error for a in attempts(engine)] == ["late"]
+
+
+def test_routing_a_row_twice_routes_it_once(
+    engine: Engine, db_url: str, receivers: tuple[Receiver, Receiver]
+) -> None:
+    """Two workers routing the same unrouted alert: the guarded update lets one through."""
+    produce(engine, settings_for(db_url), T0)
+    (row,) = rows(engine)
+    with transaction(engine) as session:
+        assert outbox.reroute(session, row, ["hook1", "hook2"], T0, T0) == ["hook1", "hook2"]
+    with transaction(engine) as session:
+        assert outbox.reroute(session, row, ["hook1", "hook2"], T0, T0) == []
+    assert sorted(r.channel or "" for r in rows(engine)) == ["hook1", "hook2"]
+
+
+def test_an_unreachable_channel_costs_one_attempt_per_pass(
+    engine: Engine, db_url: str, receivers: tuple[Receiver, Receiver]
+) -> None:
+    """A dead host rests for the rest of the pass; the other channel is not held up."""
+    working = receivers[1]
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = settings_for(db_url, dead, working.url)
+    clock = ManualClock(T0)
+    for month in range(3):
+        produce(engine, settings, T0 + timedelta(days=31 * month))
+    clock.now = T0 + timedelta(days=62)
+    report = deliverer(engine, settings, clock).deliver_due()
+    assert (report.sent, report.retried) == (3, 1)
+    assert len(working.received) == 3
+
+
+def test_a_stop_ends_the_pass_between_rows(
+    engine: Engine, db_url: str, receivers: tuple[Receiver, Receiver]
+) -> None:
+    settings = settings_for(db_url, receivers[0].url)
+    clock = ManualClock(T0)
+    for month in range(3):
+        produce(engine, settings, T0 + timedelta(days=31 * month))
+    clock.now = T0 + timedelta(days=62)
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    report = deliverer(engine, settings, clock).deliver_due(stop)
+    assert report.sent == 1
+
+
+def test_a_nul_in_a_receiver_answer_is_stored_without_it(
+    engine: Engine, db_url: str, receivers: tuple[Receiver, Receiver]
+) -> None:
+    """PostgreSQL refuses NUL in text: the answer is cleaned, the attempt recorded."""
+    receiver = receivers[0]
+    settings = settings_for(db_url, receiver.url)
+    produce(engine, settings, T0)
+    receiver.script(Answer(500, b"bad\x00news\x1b[31m"))
+    assert deliverer(engine, settings, ManualClock(T0)).deliver_due().retried == 1
+    (attempt,) = attempts(engine)
+    assert "bad news" in (attempt.error or "")
+    assert "\x00" not in (attempt.error or "")
+
+
+def test_retry_after_on_a_503_is_honoured(
+    engine: Engine, db_url: str, receivers: tuple[Receiver, Receiver]
+) -> None:
+    receiver = receivers[0]
+    settings = settings_for(db_url, receiver.url)
+    produce(engine, settings, T0)
+    receiver.script(Answer(503, b"maintenance", {"Retry-After": "600"}))
+    deliverer(engine, settings, ManualClock(T0)).deliver_due()
+    (row,) = rows(engine)
+    assert row.next_attempt_at == T0 + timedelta(seconds=600)
+
+
+def test_a_delivery_with_a_caveat_keeps_it(
+    engine: Engine, db_url: str, receivers: tuple[Receiver, Receiver]
+) -> None:
+    """Email sent with one recipient refused: sent, and the refusal is on the record."""
+    settings = settings_for(db_url, receivers[0].url)
+    produce(engine, settings, T0)
+    worker = deliverer(engine, settings, ManualClock(T0))
+
+    class PartlyRefused:
+        spec = worker.channels["hook1"].spec
+
+        def send(self, alert: object) -> Sent:
+            return Sent("250", "1 of 2 recipients refused: finance@example.com (550)")
+
+    worker.channels = {"hook1": PartlyRefused()}
+    assert worker.deliver_due().sent == 1
+    (row,) = rows(engine)
+    assert row.state == "sent"
+    assert "finance@example.com (550)" in (row.last_error or "")
+    assert "finance@example.com" in (attempts(engine)[0].error or "")

@@ -157,7 +157,11 @@ def test_channel_mistakes_name_the_variable_and_never_echo_the_value(
 
 
 def test_the_delivery_lease_is_a_duration() -> None:
-    assert channels_of(CREDITWATCH_DELIVERY_LEASE="30s").delivery_lease == timedelta(seconds=30)
+    lease = channels_of(CREDITWATCH_DELIVERY_LEASE="30s", CREDITWATCH_HTTP_TIMEOUT="10s")
+    assert lease.delivery_lease == timedelta(seconds=30)
+    error = refused(CREDITWATCH_DELIVERY_LEASE="30s")
+    assert error.variable == "CREDITWATCH_DELIVERY_LEASE"
+    assert "twice CREDITWATCH_HTTP_TIMEOUT" in error.problem
 
 
 def test_smtps_defaults_to_465_and_verify_off_is_kept() -> None:
@@ -249,3 +253,17 @@ def test_every_word_of_an_apprise_url_is_a_secret() -> None:
     """An ntfy topic is a plain word, and anyone who knows it reads the alerts."""
     secrets = channels_of(CREDITWATCH_CHANNEL_N="apprise:ntfy://ntfy.sh/acme-billing").secrets()
     assert "acme-billing" in secrets
+
+
+def test_a_channel_name_is_at_most_64_characters() -> None:
+    """Names are stored with every notification: a longer one is refused here, not there."""
+    assert channels_of(**{"CREDITWATCH_CHANNEL_" + "A" * 64: f"slack:{SLACK}"}).names == ("a" * 64,)
+    error = refused(**{"CREDITWATCH_CHANNEL_" + "A" * 65: f"slack:{SLACK}"})
+    assert "64 at most" in error.problem
+
+
+def test_a_token_of_letters_only_is_still_a_secret() -> None:
+    """One Slack token in seventy has no digit; its length gives it away."""
+    url = "https://hooks.slack.com/services/TABCDEFGH/BABCDEFGH/abcdefghijklmnopqrstuvwx"
+    secrets = channels_of(CREDITWATCH_SLACK_WEBHOOK_URL=url).secrets()
+    assert "abcdefghijklmnopqrstuvwx" in secrets

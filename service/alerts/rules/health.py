@@ -44,27 +44,40 @@ def evaluate(rules: RuleSettings, facts: Facts) -> list[Finding]:
     ]
 
 
+_CHANNEL_TROUBLE = {
+    "refused": "refused an alert for good",
+    "expired": "failed to take an alert for 24 hours (given up)",
+    "retrying": "has been failing to take an alert for over an hour (still retrying)",
+}
+
+
 def _channels_failing(facts: Facts) -> list[Finding]:
-    return [
-        Finding(
-            Identity(CHANNEL_FAILING, f"channel={name}", "", ""),
-            Content(
-                severity="critical",
-                title=f"Alerts cannot be delivered to channel {name}",
-                summary=(
-                    f"The last alert sent to {name} was refused for good (see `creditwatch "
-                    "alerts` for the reason); alerts for it are not arriving. Fix its settings "
-                    "and `creditwatch test-alert --channel "
-                    f"{name}`."
+    found = []
+    for failure in facts.failing_channels:
+        name = failure.name
+        if name not in facts.channels:
+            continue
+        trouble = _CHANNEL_TROUBLE.get(failure.reason, "is failing")
+        since = f" since {rfc3339(failure.since)}" if failure.since else ""
+        reason = f" Last error: {failure.error}" if failure.error else ""
+        found.append(
+            Finding(
+                Identity(CHANNEL_FAILING, f"channel={name}", "", ""),
+                Content(
+                    severity="critical",
+                    title=f"Alerts are not reaching channel {name}: it {trouble}",
+                    summary=(
+                        f"Channel {name} {trouble}{since}; alerts for it are not arriving "
+                        f"(`creditwatch alerts` lists them).{reason} Fix its settings and run "
+                        f"`creditwatch test-alert --channel {name}`."
+                    ),
+                    rule_name="channel failing",
+                    exclude_channels=(name,),
                 ),
-                rule_name="channel failing",
-                exclude_channels=(name,),
-            ),
-            persistent=True,
+                persistent=True,
+            )
         )
-        for name in facts.failing_channels
-        if name in facts.channels
-    ]
+    return found
 
 
 def _collection(rules: RuleSettings, facts: Facts) -> list[Finding]:

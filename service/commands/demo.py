@@ -2,7 +2,8 @@
 
 Starts the built-in Admin API simulator on 127.0.0.1, keeps the ledger in SQLite in a temporary
 folder, backfills the month, then runs cycles and shows the balance and spend changing as the
-simulator's current buckets grow.
+simulator's current buckets grow. Alerts (a monthly and a daily budget, a low balance) go to a
+local webhook sink (signed) and a local SMTP sink, which print what they receive.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from service.runtime.logs import configure_logging
 from service.runtime.status import build_status
 from service.settings import load_settings
 from service.simulator import SimulatorServer, Workload, WorkloadSpec
+from service.simulator.sinks import SmtpSink, WebhookSink
 from service.store.engine import read_transaction
 from service.store.usage_queries import totals, usage_breakdown
 
 DEMO_KEY = "sk-ant-admin01-demo-not-a-real-key"
+DEMO_SECRET = "whsec_ZGVtby13ZWJob29rLXNpZ25pbmcta2V5LTAwMQ=="  # noqa: S105 - the demo sink's own
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +55,8 @@ def demo(ctx: CommandContext) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="creditwatch-demo-") as folder,
         SimulatorServer(workload, admin_key=DEMO_KEY) as server,
+        WebhookSink(DEMO_SECRET) as webhook,
+        SmtpSink() as mailbox,
     ):
         database = Path(folder) / "creditwatch.db"
         settings = load_settings(
@@ -65,6 +70,15 @@ def demo(ctx: CommandContext) -> int:
                 "CREDITWATCH_AUTO_RELOAD_THRESHOLD": "200",
                 "CREDITWATCH_AUTO_RELOAD_TO": "1000",
                 "CREDITWATCH_AUTO_RELOAD_MONTHLY_LIMIT": "2500",
+                "CREDITWATCH_MONTHLY_BUDGET": "100",
+                "CREDITWATCH_ALERT_THRESHOLDS": "25,50,100",
+                "CREDITWATCH_BUDGET_TODAY": "limit=5 period=day thresholds=50,100",
+                "CREDITWATCH_LOW_BALANCE": "975",
+                "CREDITWATCH_WEBHOOK_URL": webhook.url,
+                "CREDITWATCH_WEBHOOK_SECRET": DEMO_SECRET,
+                "CREDITWATCH_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}?tls=off",
+                "CREDITWATCH_EMAIL_FROM": "creditwatch-demo@localhost.localdomain",
+                "CREDITWATCH_EMAIL_TO": "you@localhost.localdomain",
             },
             None,
             demo=True,
@@ -75,6 +89,11 @@ def demo(ctx: CommandContext) -> int:
             f"starting balance $1,000.00 at {opening:%Y-%m-%d %H:%M} UTC, auto-reload below $200"
             " to $1,000 (at most $2,500 a month); the first cycle backfills the month"
         )
+        say(
+            "alerts: a $100 monthly budget (25%, 50%, 100%), a $5 daily one, a balance below"
+            f" $975; to a signed webhook sink at {webhook.url} and an SMTP sink at"
+            f" 127.0.0.1:{mailbox.port}"
+        )
         with Runtime(settings, transport=ctx.transport, retry=ctx.retry) as runtime:
             done = 0
             try:
@@ -84,6 +103,11 @@ def demo(ctx: CommandContext) -> int:
                     result = runtime.cycle(ctx.clock)
                     done += 1
                     say(f"[cycle {done}] {result.summary()}")
+                    delivered = runtime.deliver()
+                    for line in [*webhook.drain(), *mailbox.drain()]:
+                        say(f"           {line}")
+                    if result.alerts or delivered.sent or delivered.retried or delivered.failed:
+                        say(f"           {delivered.summary()}")
                     with read_transaction(runtime.engine) as session:
                         status = build_status(session, settings, ctx.now())
                     say(f"           {_cycle_line(status)}")

@@ -246,6 +246,14 @@ def test_demo_runs_end_to_end(
     assert "[cycle 2] collected" in out
     assert "This month by model:" in out
     assert "balance $" in out
+    # The alerts of the first cycle reach both local sinks; the webhook's signature holds.
+    webhook = [line for line in out.splitlines() if "[webhook sink]" in line]
+    mail = [line for line in out.splitlines() if "[email sink]" in line]
+    assert webhook
+    assert len(webhook) == len(mail)
+    assert all("signature valid" in line for line in webhook)
+    assert all("text + HTML" in line for line in mail)
+    assert "failed 0" in out
 
 
 def test_reading_with_another_bucket_width_reads_the_stored_one(

@@ -39,12 +39,40 @@ class _Log:
         return lines
 
 
-class WebhookSink:
+class _Served:
+    """A socketserver served from a thread while the ``with`` block lasts."""
+
+    def __init__(self, server: socketserver.BaseServer) -> None:
+        self.log = _Log()
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+
+    def drain(self) -> list[str]:
+        """One line per thing received since the last drain."""
+        return [line for line in self.log.drain() if line]
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+class WebhookSink(_Served):
     """``with WebhookSink(secret) as sink:`` accepts POSTs at ``sink.url``; ``drain()`` gives
     one line per alert received: its kind, severity, title, id and whether the signature holds."""
 
     def __init__(self, secret: str | None = None) -> None:
-        self.log = _Log()
         key = base64.b64decode(secret.removeprefix("whsec_")) if secret else None
         sink = self
 
@@ -60,29 +88,10 @@ class WebhookSink:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/alerts"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        )
-
-    def drain(self) -> list[str]:
-        return self.log.drain()
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        super().__init__(server)
+        self.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
 
 
 def _describe_webhook(headers: dict[str, str], body: bytes, key: bytes | None) -> str:
@@ -103,12 +112,11 @@ def _describe_webhook(headers: dict[str, str], body: bytes, key: bytes | None) -
     return f"[webhook sink] {what}  [{webhook_id}, {signature}]"
 
 
-class SmtpSink:
+class SmtpSink(_Served):
     """``with SmtpSink() as sink:`` accepts mail at 127.0.0.1:``sink.port`` (plain SMTP, no
     TLS: the demo's relay); ``drain()`` gives one line per message: recipients and subject."""
 
     def __init__(self) -> None:
-        self.log = _Log()
         sink = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -119,28 +127,9 @@ class SmtpSink:
             daemon_threads = True
             allow_reuse_address = True
 
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        )
-
-    def drain(self) -> list[str]:
-        return [line for line in self.log.drain() if line]
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        server = Server(("127.0.0.1", 0), Handler)
+        super().__init__(server)
+        self.port = int(server.server_address[1])
 
 
 def _converse(rfile: Any, wfile: Any) -> str | None:
@@ -180,7 +169,7 @@ def _converse(rfile: Any, wfile: Any) -> str | None:
 
 
 def _read_data(rfile: Any) -> bytes:
-    lines = []
+    lines: list[bytes] = []
     while True:
         line = rfile.readline(65536)
         if not line or line in (b".\r\n", b".\n"):

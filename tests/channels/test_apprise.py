@@ -14,7 +14,6 @@ import pytest
 from service.channels.apprise_notify import AppriseChannel
 from service.channels.base import ChannelContext
 from service.errors import ConfigError, DeliveryError
-from service.http import build_http_client
 from service.render import wording
 from service.settings.channels import ChannelSettings, ChannelSpec
 from tests.helpers import sample_alert_view
@@ -38,12 +37,6 @@ def receiver(server: Receiver) -> Receiver:
     """The module's receiver with no requests recorded yet (each test consumes its script)."""
     server.received.clear()
     return server
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with build_http_client("", timeout=5.0) as client:
-        yield client
 
 
 def json_url(receiver: Receiver) -> str:

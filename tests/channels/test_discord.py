@@ -20,7 +20,6 @@ from service.channels.discord import (
     payload,
 )
 from service.errors import DeliveryError
-from service.http import build_http_client
 from service.render import wording
 from service.settings.channels import ChannelSettings, ChannelSpec
 from tests.helpers import sample_alert_view
@@ -34,14 +33,6 @@ NO_CONTENT = Answer(204, b"")
 def receiver() -> Iterator[Receiver]:
     with Receiver(default=NO_CONTENT) as r:
         yield r
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    """One client per module: building its TLS context is most of a test's time."""
-    client = build_http_client("", timeout=5)
-    yield client
-    client.close()
 
 
 def discord(url: str, http: httpx.Client, credit_unit: Decimal = Decimal(1)) -> DiscordChannel:

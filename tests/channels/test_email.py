@@ -10,7 +10,7 @@ import socket
 import ssl
 import struct
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.message import EmailMessage
@@ -81,13 +81,6 @@ def trusting(ca: trustme.CA) -> Callable[[], ssl.SSLContext]:
         return context
 
     return factory
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """The shared client every ChannelContext carries (email never uses it)."""
-    with httpx.Client() as client:
-        yield client
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import pytest
 from service.channels.base import ChannelContext
 from service.channels.pagerduty import SUMMARY_LIMIT, PagerDutyChannel
 from service.errors import DeliveryError
-from service.http import build_http_client
 from service.render import wording
 from service.settings.channels import ChannelSettings, ChannelSpec
 from tests.helpers import sample_alert_view
@@ -49,12 +48,6 @@ def receiver(events_api: Receiver) -> Receiver:
     """The module's receiver with no requests recorded yet (each test consumes its script)."""
     events_api.received.clear()
     return events_api
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with build_http_client("", timeout=5.0) as client:
-        yield client
 
 
 @pytest.fixture

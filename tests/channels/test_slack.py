@@ -15,7 +15,6 @@ from slack_sdk.models.blocks import Block
 from service.channels.base import ChannelContext
 from service.channels.slack import SlackChannel
 from service.errors import DeliveryError
-from service.http import build_http_client
 from service.render import wording
 from service.render.slack import escape, fact_sections, message
 from service.settings.channels import ChannelSettings, ChannelSpec
@@ -29,14 +28,6 @@ TOKEN = "secret-token"
 def receiver() -> Iterator[Receiver]:
     with Receiver() as r:
         yield r
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    """One client per module: building its TLS context is most of a test's time."""
-    client = build_http_client("", timeout=5)
-    yield client
-    client.close()
 
 
 def slack(url: str, http: httpx.Client, credit_unit: Decimal = Decimal(1)) -> SlackChannel:

@@ -15,7 +15,6 @@ import pytest
 from service.channels.base import ChannelContext
 from service.channels.teams import MAX_BYTES, TeamsChannel, encode, message
 from service.errors import DeliveryError
-from service.http import build_http_client
 from service.render import wording
 from service.settings.channels import ChannelSettings, ChannelSpec
 from tests.helpers import sample_alert_view
@@ -30,14 +29,6 @@ ACCEPTED = Answer(202, b"")
 def receiver() -> Iterator[Receiver]:
     with Receiver(default=ACCEPTED) as r:
         yield r
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    """One client per module: building its TLS context is most of a test's time."""
-    client = build_http_client("", timeout=5)
-    yield client
-    client.close()
 
 
 def teams(url: str, http: httpx.Client, credit_unit: Decimal = Decimal(1)) -> TeamsChannel:

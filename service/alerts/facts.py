@@ -63,6 +63,14 @@ class ExpiringLot:
 
 
 @dataclass(frozen=True)
+class ConfigRefusal:
+    """A reload (SIGHUP) refused the edited settings; the daemon runs on the previous ones."""
+
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class ChannelFailure:
     name: str
     reason: str  # refused | expired | retrying
@@ -84,6 +92,8 @@ class Facts:
     # Channels that, since their last delivery, refused one for good, gave one up after the
     # maximum age, or have been retrying one for an hour.
     failing_channels: tuple[ChannelFailure, ...] = ()
+    # The daemon's last reload, when it was refused (None: the running settings are the file's).
+    config_refused: ConfigRefusal | None = None
 
     @property
     def now(self) -> datetime:

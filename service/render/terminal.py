@@ -120,6 +120,13 @@ def _collection_lines(status: dict[str, Any]) -> list[str]:
     ]
     outbox = ", ".join(f"{k} {v}" for k, v in status["outbox"].items())
     lines.append(f"Alerts             {outbox}")
+    if "leader" in status:
+        leader = status["leader"]
+        if leader is None:
+            lines.append("Leader             none: no instance is running")
+        else:
+            since = f" (connected {leader['since']})" if leader.get("since") else ""
+            lines.append(f"Leader             {leader['instance']}{since}")
     for channel in status.get("channels", []):
         state = (
             f"FAILING since {channel['failing_since']}: "

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from service.alerts.dedup import Decision, Memory, OpenCondition, decide
-from service.alerts.facts import Facts
+from service.alerts.facts import ConfigRefusal, Facts
 from service.alerts.model import (
     Alert,
     Content,
@@ -45,10 +45,15 @@ class Evaluation:
 
 
 def evaluate(
-    session: Session, settings: Settings, now: datetime, walked: WalkResult | None = None
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    walked: WalkResult | None = None,
+    *,
+    config_refused: ConfigRefusal | None = None,
 ) -> Evaluation:
     """Run the rules on the ledger as it stands in ``session`` and enqueue the alerts."""
-    facts = build_facts(session, settings, now, walked)
+    facts = build_facts(session, settings, now, walked, config_refused=config_refused)
     findings = evaluate_rules(settings.rules, facts)
     memory = load_memory(session, findings)
     decisions = decide(

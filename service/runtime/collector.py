@@ -78,6 +78,7 @@ class CollectionResult:
     window_start: datetime
     window_end: datetime
     chunks: int = 0
+    interrupted: bool = False  # stopped between chunks (the daemon is stopping)
     rows_fetched: int = 0
     booking: BookingResult = field(default_factory=BookingResult)
     repriced_rows: int = 0
@@ -191,6 +192,7 @@ def collect(
     clock: Clock,
     *,
     after_booking: AfterBooking | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> CollectionResult:
     """Fetch and book everything from the watermark (minus look-back) to now.
 
@@ -198,7 +200,9 @@ def collect(
     so what it writes (alerts) commits with the booking or not at all. Raises AdminAPIError
     when the API fails after retries and SQLAlchemyError when the database does; either
     failure is recorded first, with ``after_booking`` in the same transaction (when the
-    database still takes it).
+    database still takes it). ``should_stop`` is asked between chunks: a stopping daemon ends
+    after the chunk it is booking (committed, the watermark moved) and the next run goes on
+    from there; the rules then wait for that run.
     """
     began = time.monotonic()
     now = clock()
@@ -215,6 +219,9 @@ def collect(
         price = make_pricer(book)
         windows = list(chunks(start, end, width))
         for number, (chunk_start, chunk_end) in enumerate(windows, start=1):
+            if number > 1 and should_stop():
+                result.interrupted = True
+                break
             rows, newest = _fetch(client, chunk_start, chunk_end, width)
             with transaction(engine) as session:
                 booked = book_usage(session, rows, price, now=now)

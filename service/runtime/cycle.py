@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from service.admin_api.client import AdminClient
 from service.admin_api.retry import DEFAULT_RETRY, RetryPolicy
+from service.alerts.facts import ConfigRefusal
 from service.alerts.model import Alert
 from service.channels.base import ChannelContext
 from service.channels.registry import build_channels
 from service.domain.credit_walk import WalkResult
-from service.domain.money import usd_text
+from service.domain.money import format_usd, usd_text
 from service.http import build_http_client
 from service.pricing import PriceBook
 from service.runtime.alerting import evaluate
@@ -51,6 +52,23 @@ class CycleResult:
             f"{b.unchanged_rows} unchanged{repriced}), spend +{usd_text(b.spend_nanos)}, "
             f"balance {balance}, {_count(len(self.alerts), 'alert')}, in {c.seconds:.1f}s"
         )
+
+    def fields(self) -> dict[str, object]:
+        """The cycle as log fields (``key=value``)."""
+        c = self.collection
+        b = c.booking
+        return {
+            "event": "cycle",
+            "rows": c.rows_fetched,
+            "new": b.new_rows,
+            "grew": b.changed_rows,
+            "spend_usd": format_usd(b.spend_nanos),
+            "balance_usd": format_usd(self.balance_nanos)
+            if self.balance_nanos is not None
+            else None,
+            "alerts": len(self.alerts),
+            "seconds": round(c.seconds, 3),
+        }
 
 
 def _count(number: int, noun: str) -> str:
@@ -104,16 +122,30 @@ class Runtime:
             policy=delivery or DeliveryPolicy(lease=settings.channels.delivery_lease),
             mask=SecretMasker(settings.secrets),
         )
+        # Set by the daemon while a reload (SIGHUP) is refused: a health alert says so.
+        self.config_refused: ConfigRefusal | None = None
 
-    def cycle(self, clock: Callable[[], datetime]) -> CycleResult:
+    def cycle(
+        self, clock: Callable[[], datetime], should_stop: Callable[[], bool] = lambda: False
+    ) -> CycleResult:
         """Collect → book → reload → evaluate → enqueue (DESIGN §2, steps 1–6)."""
         produced: list[Alert] = []
 
         def evaluate_rules(session: Session, walked: WalkResult | None, now: datetime) -> None:
-            produced.extend(evaluate(session, self.settings, now, walked).alerts)
+            produced.extend(
+                evaluate(
+                    session, self.settings, now, walked, config_refused=self.config_refused
+                ).alerts
+            )
 
         collection = collect(
-            self.engine, self.client, self.book, self.settings, clock, after_booking=evaluate_rules
+            self.engine,
+            self.client,
+            self.book,
+            self.settings,
+            clock,
+            after_booking=evaluate_rules,
+            should_stop=should_stop,
         )
         with read_transaction(self.engine) as session:
             balance = balance_nanos(session)

@@ -1,11 +1,27 @@
-"""The daemon: APScheduler runs a cycle every poll interval until SIGTERM/SIGINT.
+"""The daemon: APScheduler runs the jobs until SIGTERM/SIGINT.
 
-SIGHUP re-reads the settings: the new ones (log level, format and secret masking included) apply
-at once; a bad file keeps the running settings and logs "reload refused" with the reason. With
-``NOTIFY_SOCKET`` set, systemd is told READY=1 once the first schedule is in place; with
-``WATCHDOG_USEC`` set, a scheduler job sends WATCHDOG=1 at half that period, so a process whose
-scheduler has died stops pinging and systemd restarts it. Every failure in a job or in the
-reload is one log line (the traceback at DEBUG), never an uncaught exception in a thread.
+Jobs, each with an explicit id, ``max_instances=1`` and ``coalesce=True`` (a late run is one
+run, never a burst): the collection cycle every poll interval, delivery every 5 seconds, the
+leadership check every few seconds, and the watchdog ping under systemd.
+
+**Leadership.** On PostgreSQL every instance runs the same settings and the one holding the
+leader lock (:mod:`service.store.leadership`) collects, evaluates and delivers; the others
+check every few seconds and take over when it dies or loses its connection. The lock is
+re-checked before each cycle and each delivery pass, and delivery asks between rows: a leader
+that loses it stops delivering at once, and a new leader waits two checks before its first
+delivery, so the old one has stopped by then (a claim still held by it is not taken before its
+lease ends). SQLite has one instance, which always leads.
+
+**Signals.** SIGHUP re-reads the settings: the new rules, channels, log level and masking apply
+at once; a bad file keeps the running settings, logs "reload refused" with the reason and raises
+``health:config_refused`` (resolved by the next good reload). SIGTERM/SIGINT stop taking work:
+a running cycle ends after the chunk it is booking, a delivery pass after the row it is
+sending; then the scheduler stops and the process exits 0.
+
+With ``NOTIFY_SOCKET`` set, systemd is told READY=1 once the jobs are in place, STATUS= after
+each cycle (its outcome, or that another instance leads) and WATCHDOG=1 at half of
+``WATCHDOG_USEC``. Every failure in a job or in the reload is one log line (the traceback at
+DEBUG), never an uncaught exception in a thread.
 """
 
 from __future__ import annotations
@@ -13,32 +29,45 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from service.alerts.facts import ConfigRefusal
 from service.domain.timefmt import format_duration
 from service.runtime.cycle import Runtime
-from service.runtime.failures import log_failure
+from service.runtime.failures import describe_failure, log_failure
 from service.runtime.logs import configure_logging
 from service.runtime.systemd import sd_notify, watchdog_period
 from service.settings import Settings
 from service.settings.channels import NO_CHANNEL
+from service.store.leadership import Leadership, leadership_for
 
 log = logging.getLogger(__name__)
 CYCLE_JOB = "cycle"
 DELIVERY_JOB = "delivery"
+LEADERSHIP_JOB = "leadership"
 WATCHDOG_JOB = "watchdog"
 # The outbox is worked every few seconds, whatever the poll interval: an alert waits for no cycle.
 DELIVERY_SECONDS = 5.0
+# How often a follower tries for the lead (and the leader confirms it): a dead leader is
+# replaced within two poll intervals, whatever the interval.
+MAX_LEADERSHIP_SECONDS = 5.0
+MIN_LEADERSHIP_SECONDS = 0.5
 
 Clock = Callable[[], datetime]
 
 
 def apply_logging(settings: Settings) -> None:
     configure_logging(settings.log.level, settings.log.format, settings.secrets)
+
+
+def leadership_seconds(settings: Settings) -> float:
+    poll = settings.collection.poll_interval.total_seconds()
+    return max(MIN_LEADERSHIP_SECONDS, min(MAX_LEADERSHIP_SECONDS, poll / 4))
 
 
 class Daemon:
@@ -49,24 +78,84 @@ class Daemon:
         *,
         make_runtime: Callable[[Settings], Runtime] = Runtime,
         clock: Clock = lambda: datetime.now(UTC),
+        leadership: Leadership | None = None,
     ) -> None:
         self.make_runtime = make_runtime
         self.runtime = make_runtime(settings)
         self.reload_settings = reload_settings
         self.clock = clock
+        self.leadership = leadership or leadership_for(settings.ledger.database_url)
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.lock = threading.Lock()
         self.delivery_lock = threading.Lock()
+        self.leadership_lock = threading.Lock()
         self.stopping = threading.Event()
+        self.leading = False
+        self.led_since = 0.0  # time.monotonic() when this instance took the lead
+        self.on_leadership: Callable[[bool], None] = lambda leading: None
+        self.on_cycle: Callable[[float, BaseException | None], None] = lambda s, e: None
+
+    # Leadership.
+
+    def check_leadership(self) -> bool:
+        """Take or confirm the lead; log and tell systemd when it changes hands."""
+        with self.leadership_lock:
+            was = self.leading
+            try:
+                now_leading = self.leadership.hold()
+            except Exception as exc:  # noqa: BLE001 - a check that fails is not the lead
+                log_failure(log, "leadership check failed", exc)
+                now_leading = False
+            self.leading = now_leading and not self.stopping.is_set()
+            if self.leading and not was:
+                self.led_since = time.monotonic()
+                log.info(
+                    "leading: this instance collects, evaluates and delivers",
+                    extra={"fields": {"event": "leadership", "leading": True}},
+                )
+                sd_notify("STATUS=leading")
+            elif was and not self.leading and not self.stopping.is_set():
+                log.warning(
+                    "no longer leading: another instance collects and delivers",
+                    extra={"fields": {"event": "leadership", "leading": False}},
+                )
+                sd_notify("STATUS=standby: another instance leads")
+            elif not was and not self.leading and not self.stopping.is_set():
+                sd_notify("STATUS=standby: another instance leads")
+            if was != self.leading:
+                self.on_leadership(self.leading)
+            return self.leading
+
+    def _may_deliver(self) -> bool:
+        """Leading, and for long enough that a previous leader has stopped delivering."""
+        if not self.leading:
+            return False
+        grace = 2 * leadership_seconds(self.runtime.settings)
+        return self.led_since == 0.0 or time.monotonic() - self.led_since >= grace
+
+    def _should_stop_delivering(self) -> bool:
+        return self.stopping.is_set() or not self.leading
+
+    # Jobs.
 
     def cycle(self) -> None:
+        if self.stopping.is_set() or not self.check_leadership():
+            return
         with self.lock:
+            began = time.monotonic()
             try:
-                result = self.runtime.cycle(self.clock)
+                result = self.runtime.cycle(self.clock, should_stop=self.stopping.is_set)
             except Exception as exc:  # noqa: BLE001 - one line per failure; the next cycle runs
                 log_failure(log, "cycle failed", exc)
+                sd_notify(f"STATUS=cycle failed: {describe_failure(exc).message[:200]}")
+                self.on_cycle(time.monotonic() - began, exc)
                 return
-            log.info("%s", result.summary())
+            self.on_cycle(time.monotonic() - began, None)
+            summary = result.summary()
+            if result.collection.interrupted:
+                summary += " (stopped between chunks; the next run goes on)"
+            log.info("%s", summary, extra={"fields": result.fields()})
+            sd_notify(f"STATUS={summary[:200]}")
         if result.alerts and not self.stopping.is_set():
             # New alerts go out now, not at the next delivery tick. Delivered from this job's
             # own thread: a job that calls back into the scheduler (modify_job) can deadlock
@@ -74,9 +163,11 @@ class Daemon:
             self.deliver()
 
     def deliver(self) -> None:
+        if self.stopping.is_set() or not self._may_deliver():
+            return
         with self.delivery_lock:
             try:
-                report = self.runtime.deliver(self.stopping.is_set)
+                report = self.runtime.deliver(self._should_stop_delivering)
             except Exception as exc:  # noqa: BLE001 - one line; the next tick tries again
                 log_failure(log, "delivery failed", exc)
                 return
@@ -84,14 +175,18 @@ class Daemon:
                 log.info("%s", report.summary())
 
     def schedule(self) -> None:
+        settings = self.runtime.settings
         self.scheduler.add_job(
             self.cycle,
             "interval",
-            seconds=self.runtime.settings.collection.poll_interval.total_seconds(),
+            seconds=settings.collection.poll_interval.total_seconds(),
             id=CYCLE_JOB,
             next_run_time=datetime.now(UTC),
             max_instances=1,
             coalesce=True,
+            # A cycle late by up to a poll interval still runs; later than that, the next one
+            # does the same work (collection resumes from the watermark).
+            misfire_grace_time=max(1, int(settings.collection.poll_interval.total_seconds())),
             replace_existing=True,
         )
         self.scheduler.add_job(
@@ -104,6 +199,17 @@ class Daemon:
             coalesce=True,
             # A tick that could not run on time is simply the next one.
             misfire_grace_time=int(DELIVERY_SECONDS),
+            replace_existing=True,
+        )
+        every = leadership_seconds(settings)
+        self.scheduler.add_job(
+            self.check_leadership,
+            "interval",
+            seconds=every,
+            id=LEADERSHIP_JOB,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(every)),
             replace_existing=True,
         )
 
@@ -126,22 +232,31 @@ class Daemon:
             runtime = self.make_runtime(settings)
         except Exception as exc:  # noqa: BLE001 - a refused reload keeps the daemon running
             log_failure(log, "reload refused, keeping the running settings", exc)
+            self.runtime.config_refused = ConfigRefusal(self.clock(), describe_failure(exc).message)
+            # Said now, not at the next cycle: the operator is looking.
+            self.cycle()
             return
         with self.lock, self.delivery_lock:
             old, self.runtime = self.runtime, runtime
         old.close()
+        if settings.ledger.database_url != old.settings.ledger.database_url:
+            with self.leadership_lock:
+                self.leadership.release()
+                self.leadership = leadership_for(settings.ledger.database_url)
+                self.leading = False
         apply_logging(settings)
         for warning in settings.warnings:
             log.warning("%s", warning)
         self.schedule()
-        log.info("settings reloaded")
+        log.info("settings reloaded", extra={"fields": {"event": "reload", "outcome": "applied"}})
 
     def stop(self) -> None:
         """Ask the daemon to stop; any number of signals ask once (a second Ctrl-C)."""
         self.stopping.set()
 
     def run(self) -> int:
-        """Run until SIGTERM or SIGINT, then finish the running cycle and return 0.
+        """Run until SIGTERM or SIGINT, then stop taking work, finish what is in flight (the
+        chunk being booked, the row being sent) and return 0.
 
         The scheduler runs in the background and the main thread waits for a stop: a signal
         that arrives before the scheduler has started still stops it, and shutting down happens
@@ -157,6 +272,9 @@ class Daemon:
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
+        self.check_leadership()
+        # The first leader of a fresh start may deliver at once: no one else was leading.
+        self.led_since = 0.0 if self.leading else self.led_since
         self.schedule()
         self.schedule_watchdog()
         self.scheduler.start()
@@ -170,9 +288,12 @@ class Daemon:
         if not settings.channels.channels:
             log.warning("%s", NO_CHANNEL)
         self.stopping.wait()
-        log.info("stopping after the running cycle, if any")
+        log.info("stopping: finishing what is in flight")
         sd_notify("STOPPING=1")
         self.scheduler.shutdown(wait=True)
         self.runtime.close()
+        with self.leadership_lock:
+            self.leadership.release()
+            self.leading = False
         log.info("stopped")
         return 0

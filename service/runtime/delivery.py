@@ -182,10 +182,26 @@ class Deliverer:
         return "rest" if rest else result.outcome
 
     def _report(self, row: OutboxAlert, result: outbox.Outcome, report: DeliveryReport) -> None:
+        fields = {
+            "event": "delivery",
+            "message_id": row.message_id,
+            "channel": row.channel,
+            "outcome": result.outcome,
+            "status": result.status,
+        }
+        extra = {"fields": fields}
         if result.outcome == "sent":
             report.sent += 1
             if result.error:
-                log.warning("delivery of %s to %s: %s", row.message_id, row.channel, result.error)
+                log.warning(
+                    "delivery of %s to %s: %s",
+                    row.message_id,
+                    row.channel,
+                    result.error,
+                    extra=extra,
+                )
+            else:
+                log.debug("delivered %s to %s", row.message_id, row.channel, extra=extra)
             return
         if result.outcome == "retry":
             report.retried += 1
@@ -193,7 +209,14 @@ class Deliverer:
             report.failed += 1
         report.errors.append(f"{row.channel}: {result.error}")
         level = logging.WARNING if result.outcome == "retry" else logging.ERROR
-        log.log(level, "delivery of %s to %s: %s", row.message_id, row.channel, result.error)
+        log.log(
+            level,
+            "delivery of %s to %s: %s",
+            row.message_id,
+            row.channel,
+            result.error,
+            extra=extra,
+        )
 
     def _clean(self, text: str) -> str:
         """Error text as stored: secrets masked, control characters gone (a NUL from a

@@ -20,6 +20,7 @@ from service.alerts.facts import (
     BudgetFacts,
     ChannelFailure,
     CollectionFacts,
+    ConfigRefusal,
     ExpiringLot,
     Facts,
     ReloadBlockFact,
@@ -137,7 +138,12 @@ class PeriodSpend:
 
 
 def build_facts(
-    session: Session, settings: Settings, now: datetime, walked: WalkResult | None = None
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    walked: WalkResult | None = None,
+    *,
+    config_refused: ConfigRefusal | None = None,
 ) -> Facts:
     """Everything the configured rules read, as of ``now``."""
     rules = settings.rules
@@ -195,6 +201,7 @@ def build_facts(
         month_label=f"{month_start(now):%Y-%m}",
         expiring_lots=tuple(_expiring(walked, now, rules.expiry_warning)),
         channels=settings.channels.names,
+        config_refused=config_refused,
         failing_channels=tuple(
             ChannelFailure(h.name, h.reason, h.since, h.error)
             for h in channel_health(

@@ -1,4 +1,6 @@
-"""Logging set-up: text or JSON lines on stderr, every configured secret masked.
+"""Logging set-up: one line per event on stderr, logfmt (``key=value``) or JSON, every
+configured secret masked; under journald no timestamp (the journal keeps its own) and a
+syslog priority prefix.
 
 Masking happens on the formatted output, so it covers the message, its arguments and any
 exception text alike. ``configure_logging`` may run again (SIGHUP): it replaces the handler,
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -38,32 +41,81 @@ class SecretMasker:
         return _URL_PASSWORD.sub(r"\g<scheme>:***@", text)
 
 
+# syslog priorities, which journald reads from a "<N>" prefix (SyslogLevelPrefix=yes).
+_SYSLOG_PRIORITY = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
+_BARE = re.compile(r"[A-Za-z0-9_.:/@+%-]+")
+
+
+def logfmt_value(value: object) -> str:
+    """A value as logfmt writes it: bare when it can be, else quoted with escapes."""
+    text = "" if value is None else str(value)
+    if _BARE.fullmatch(text):
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + escaped.replace("\r", "\\r").replace("\t", "\\t") + '"'
+
+
+def fields_of(record: logging.LogRecord) -> dict[str, object]:
+    """The event's own key=value fields: ``log.info(..., extra={"fields": {...}})``."""
+    found = getattr(record, "fields", None)
+    return dict(found) if isinstance(found, dict) else {}
+
+
 class MaskingTextFormatter(logging.Formatter):
-    def __init__(self, mask: SecretMasker, fmt: str) -> None:
-        super().__init__(fmt)
+    """One logfmt line per event: ``ts= level= logger= msg=`` and the event's fields.
+
+    Under journald (``JOURNAL_STREAM`` set) the timestamp is left to the journal and the line
+    starts with the syslog priority, so ``journalctl -p warning`` works.
+    """
+
+    def __init__(self, mask: SecretMasker, *, journald: bool = False) -> None:
+        super().__init__()
         self.mask = mask
+        self.journald = journald
 
     def format(self, record: logging.LogRecord) -> str:
-        return self.mask(super().format(record))
+        parts = [] if self.journald else [f"ts={_timestamp(record)}"]
+        parts += [f"level={record.levelname}", f"logger={record.name}"]
+        # Masked before quoting (a quoted secret would no longer match) and after (the fields).
+        parts.append(f"msg={logfmt_value(self.mask(record.getMessage()))}")
+        parts += [
+            f"{key}={logfmt_value(self.mask(str(value)))}"
+            for key, value in fields_of(record).items()
+        ]
+        if record.exc_info:
+            exc = self.mask(self.formatException(record.exc_info))
+            parts.append(f"exc={logfmt_value(exc)}")
+        line = self.mask(" ".join(parts))
+        if self.journald:
+            return f"<{_SYSLOG_PRIORITY.get(record.levelname, 6)}>{line}"
+        return line
 
 
 class MaskingJsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, message (and exc at DEBUG tracebacks)."""
+    """One JSON object per line: ts, level, logger, message, the event's fields (and exc at
+    DEBUG tracebacks)."""
 
     def __init__(self, mask: SecretMasker) -> None:
         super().__init__()
         self.mask = mask
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(),
+        entry: dict[str, object] = {
+            "ts": _timestamp(record),
             "level": record.levelname,
             "logger": record.name,
             "message": self.mask(record.getMessage()),
         }
+        for key, value in fields_of(record).items():
+            entry.setdefault(key, self.mask(value) if isinstance(value, str) else value)
         if record.exc_info:
             entry["exc"] = self.mask(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def configure_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
@@ -73,9 +125,8 @@ def configure_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> None
     if fmt == "json":
         handler.setFormatter(MaskingJsonFormatter(mask))
     else:
-        handler.setFormatter(
-            MaskingTextFormatter(mask, "%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
+        journald = bool(os.environ.get("JOURNAL_STREAM"))
+        handler.setFormatter(MaskingTextFormatter(mask, journald=journald))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -23,6 +23,7 @@ from service.runtime.outlook import balance_in_credits, credit_outlook, recent_h
 from service.settings import Settings
 from service.store.alerts import crossed_thresholds
 from service.store.balance import balance_nanos
+from service.store.leadership import current_leader
 from service.store.ledger_entries import opening_entry
 from service.store.outbox import channel_health, outbox_counts
 from service.store.tables import CollectionState, UnknownModel
@@ -73,6 +74,7 @@ def build_status(session: Session, settings: Settings, now: datetime) -> dict[st
         ],
         "outbox": outbox_counts(session),
         "channels": channels_status(session, settings, now),
+        "leader": leader_status(session),
         "credits": outlook["credits"],
         "forecast": outlook["forecast"],
         "as_of": rfc3339(now),
@@ -120,6 +122,17 @@ def budgets_status(session: Session, settings: Settings, now: datetime) -> list[
             }
         )
     return out
+
+
+def leader_status(session: Session) -> dict[str, Any] | None:
+    """Which instance collects and delivers: the leader lock's holder on PostgreSQL (None when
+    no instance runs), the one instance on SQLite."""
+    if session.get_bind().dialect.name != "postgresql":
+        return {"instance": "the only instance (SQLite)", "since": None}
+    leader = current_leader(session)
+    if leader is None:
+        return None
+    return {"instance": leader.instance, "since": rfc3339_or_none(leader.since)}
 
 
 def channels_status(session: Session, settings: Settings, now: datetime) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ UNKNOWN_MODEL = "health:unknown_model"
 RELOAD_BLOCKED = "health:reload_blocked"
 CREDITS_EXPIRING = "health:credits_expiring"
 CHANNEL_FAILING = "health:channel_failing"
+CONFIG_REFUSED = "health:config_refused"
 # Anthropic: usage appears about five minutes after a request, sometimes later.
 API_DELAY = timedelta(minutes=15)
 # Rules that report only what holds: a condition they stop reporting has cleared.
@@ -41,6 +42,7 @@ def evaluate(rules: RuleSettings, facts: Facts) -> list[Finding]:
         *_reload_blocked(facts),
         *_credits_expiring(facts),
         *_channels_failing(facts),
+        *_config_refused(facts),
     ]
 
 
@@ -78,6 +80,30 @@ def _channels_failing(facts: Facts) -> list[Finding]:
             )
         )
     return found
+
+
+def _config_refused(facts: Facts) -> list[Finding]:
+    refusal = facts.config_refused
+    identity = Identity(CONFIG_REFUSED, "org", "", "")
+    if refusal is None:
+        content = Content(
+            severity="info",
+            title="The settings were reloaded",
+            summary="The edited settings were valid and are the running ones now.",
+            rule_name="settings refused",
+        )
+        return [Finding(identity, content, persistent=True, holds=False)]
+    content = Content(
+        severity="warning",
+        title=f"Edited settings refused: {refusal.reason}",
+        summary=(
+            f"The settings re-read at {rfc3339(refusal.at)} were refused, so creditwatch runs "
+            f"on the ones it had: {refusal.reason}. Fix the file, then `creditwatch "
+            "check-config` and `systemctl reload creditwatch`."
+        ),
+        rule_name="settings refused",
+    )
+    return [Finding(identity, content, persistent=True)]
 
 
 def _collection(rules: RuleSettings, facts: Facts) -> list[Finding]:

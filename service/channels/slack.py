@@ -35,4 +35,4 @@ class SlackChannel:
                 permanent=True,
                 status=str(response.status_code),
             )
-        return Sent(str(response.status_code), body)
+        return Sent(str(response.status_code))

@@ -12,6 +12,10 @@ that loses it stops delivering at once, and a new leader waits two checks before
 delivery, so the old one has stopped by then (a claim still held by it is not taken before its
 lease ends). SQLite has one instance, which always leads.
 
+**Metrics.** With ``CREDITWATCH_METRICS_ADDR`` set, every instance serves ``/metrics`` and
+``/healthz`` (:mod:`service.runtime.endpoint`), fed by the ``on_cycle``, ``on_leadership`` and
+``on_reload`` hooks and by the ledger.
+
 **Signals.** SIGHUP re-reads the settings: the new rules, channels, log level and masking apply
 at once; a bad file keeps the running settings, logs "reload refused" with the reason and raises
 ``health:config_refused`` (resolved by the next good reload). SIGTERM/SIGINT stop taking work:
@@ -20,8 +24,9 @@ sending; then the scheduler stops and the process exits 0.
 
 With ``NOTIFY_SOCKET`` set, systemd is told READY=1 once the jobs are in place, STATUS= after
 each cycle (its outcome, or that another instance leads) and WATCHDOG=1 at half of
-``WATCHDOG_USEC``. Every failure in a job or in the reload is one log line (the traceback at
-DEBUG), never an uncaught exception in a thread.
+``WATCHDOG_USEC`` while the cycle loop makes progress (a cycle stuck for a whole watchdog
+period stops the pings, and systemd restarts the daemon). Every failure in a job or in the
+reload is one log line (the traceback at DEBUG), never an uncaught exception in a thread.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -39,12 +44,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from service.alerts.facts import ConfigRefusal
 from service.domain.timefmt import format_duration
 from service.runtime.cycle import Runtime
+from service.runtime.endpoint import start_endpoint
 from service.runtime.failures import describe_failure, log_failure
 from service.runtime.logs import configure_logging
 from service.runtime.systemd import sd_notify, watchdog_period
 from service.settings import Settings
 from service.settings.channels import NO_CHANNEL
-from service.store.leadership import Leadership, leadership_for
+from service.store.leadership import Leadership, SoleInstance, leadership_for
 
 log = logging.getLogger(__name__)
 CYCLE_JOB = "cycle"
@@ -92,8 +98,11 @@ class Daemon:
         self.stopping = threading.Event()
         self.leading = False
         self.led_since = 0.0  # time.monotonic() when this instance took the lead
+        self.in_cycle = False
+        self.progress_at = time.monotonic()  # the running cycle's last step (the watchdog's)
         self.on_leadership: Callable[[bool], None] = lambda leading: None
         self.on_cycle: Callable[[float, BaseException | None], None] = lambda s, e: None
+        self.on_reload: Callable[[bool], None] = lambda applied: None
 
     # Leadership.
 
@@ -142,14 +151,17 @@ class Daemon:
         if self.stopping.is_set() or not self.check_leadership():
             return
         with self.lock:
-            began = time.monotonic()
+            began = self.progress_at = time.monotonic()
+            self.in_cycle = True
             try:
-                result = self.runtime.cycle(self.clock, should_stop=self.stopping.is_set)
+                result = self.runtime.cycle(self.clock, should_stop=self._progress)
             except Exception as exc:  # noqa: BLE001 - one line per failure; the next cycle runs
                 log_failure(log, "cycle failed", exc)
                 sd_notify(f"STATUS=cycle failed: {describe_failure(exc).message[:200]}")
                 self.on_cycle(time.monotonic() - began, exc)
                 return
+            finally:
+                self.in_cycle = False
             self.on_cycle(time.monotonic() - began, None)
             summary = result.summary()
             if result.collection.interrupted:
@@ -218,13 +230,37 @@ class Daemon:
         if period is None:
             return
         self.scheduler.add_job(
-            sd_notify,
+            self.ping_watchdog,
             "interval",
-            args=["WATCHDOG=1"],
+            args=[2 * period],
             seconds=period,
             id=WATCHDOG_JOB,
+            max_instances=1,
+            coalesce=True,
             replace_existing=True,
         )
+
+    def ping_watchdog(self, timeout: float) -> None:
+        """WATCHDOG=1, unless the running cycle has made no progress for ``timeout`` seconds.
+
+        A cycle moves on at every chunk it books; one stuck for a whole watchdog period (a
+        hung socket, a deadlock) stops the pings, and systemd kills and restarts the daemon.
+        """
+        if self.stalled(timeout):
+            log.error(
+                "the cycle has made no progress for %s: not telling systemd it is alive",
+                format_duration(timedelta(seconds=time.monotonic() - self.progress_at)),
+            )
+            return
+        sd_notify("WATCHDOG=1")
+
+    def stalled(self, timeout: float) -> bool:
+        return self.in_cycle and time.monotonic() - self.progress_at > timeout
+
+    def _progress(self) -> bool:
+        """The collector's question between chunks: stop? Answering it is progress."""
+        self.progress_at = time.monotonic()
+        return self.stopping.is_set()
 
     def reload(self) -> None:
         try:
@@ -233,6 +269,7 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - a refused reload keeps the daemon running
             log_failure(log, "reload refused, keeping the running settings", exc)
             self.runtime.config_refused = ConfigRefusal(self.clock(), describe_failure(exc).message)
+            self.on_reload(False)
             # Said now, not at the next cycle: the operator is looking.
             self.cycle()
             return
@@ -243,12 +280,15 @@ class Daemon:
             with self.leadership_lock:
                 self.leadership.release()
                 self.leadership = leadership_for(settings.ledger.database_url)
+                if self.leading:
+                    self.on_leadership(False)
                 self.leading = False
         apply_logging(settings)
         for warning in settings.warnings:
             log.warning("%s", warning)
         self.schedule()
         log.info("settings reloaded", extra={"fields": {"event": "reload", "outcome": "applied"}})
+        self.on_reload(True)
 
     def stop(self) -> None:
         """Ask the daemon to stop; any number of signals ask once (a second Ctrl-C)."""
@@ -272,9 +312,14 @@ class Daemon:
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
+        # Before the first cycle, so /healthz answers during a long first backfill.
+        endpoint = start_endpoint(self)
         self.check_leadership()
-        # The first leader of a fresh start may deliver at once: no one else was leading.
-        self.led_since = 0.0 if self.leading else self.led_since
+        # The sole instance (SQLite) delivers at once. On PostgreSQL even a fresh start waits
+        # its two checks: the lock may have been freed by a cut connection whose old holder is
+        # still alive and, until its next check, delivering.
+        if self.leading and isinstance(self.leadership, SoleInstance):
+            self.led_since = 0.0
         self.schedule()
         self.schedule_watchdog()
         self.scheduler.start()
@@ -291,6 +336,8 @@ class Daemon:
         log.info("stopping: finishing what is in flight")
         sd_notify("STOPPING=1")
         self.scheduler.shutdown(wait=True)
+        if endpoint is not None:
+            endpoint.stop()
         self.runtime.close()
         with self.leadership_lock:
             self.leadership.release()

@@ -23,7 +23,13 @@ from service.settings.grammar import mask_secret
 # URL pattern below still hides a short password written into a URL.
 MIN_MASKED_LENGTH = 6
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*):[^\s@/]+@")
-NOISY_LOGGERS = ("httpx", "httpcore", "apscheduler.executors.default", "alembic")
+NOISY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "apscheduler.executors.default",
+    "apscheduler.scheduler",
+    "alembic",
+)
 
 
 class SecretMasker:
@@ -92,16 +98,17 @@ class MaskingTextFormatter(logging.Formatter):
 
 
 class MaskingJsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, message, the event's fields (and exc at
-    DEBUG tracebacks)."""
+    """One JSON object per line: ts (not under journald, which keeps its own), level, logger,
+    message, the event's fields (and exc at DEBUG tracebacks)."""
 
-    def __init__(self, mask: SecretMasker) -> None:
+    def __init__(self, mask: SecretMasker, *, journald: bool = False) -> None:
         super().__init__()
         self.mask = mask
+        self.journald = journald
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "ts": _timestamp(record),
+        entry: dict[str, object] = {} if self.journald else {"ts": _timestamp(record)}
+        entry |= {
             "level": record.levelname,
             "logger": record.name,
             "message": self.mask(record.getMessage()),
@@ -122,10 +129,10 @@ def configure_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> None
     """Route all logs to stderr in ``fmt`` (``text`` or ``json``) at ``level``, secrets masked."""
     mask = SecretMasker(secrets)
     handler = logging.StreamHandler(sys.stderr)
+    journald = bool(os.environ.get("JOURNAL_STREAM"))
     if fmt == "json":
-        handler.setFormatter(MaskingJsonFormatter(mask))
+        handler.setFormatter(MaskingJsonFormatter(mask, journald=journald))
     else:
-        journald = bool(os.environ.get("JOURNAL_STREAM"))
         handler.setFormatter(MaskingTextFormatter(mask, journald=journald))
     root = logging.getLogger()
     for existing in list(root.handlers):
@@ -134,6 +141,7 @@ def configure_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> None
     root.setLevel(level)
     # httpx logs every request URL at INFO and httpcore headers at DEBUG: webhook URLs and the
     # x-api-key header are secrets, so these stay at WARNING whatever the level. (Alembic
-    # announces its migration context at INFO on every start: noise, not news.)
+    # announces its migration context, and APScheduler every job it adds, at INFO on every
+    # start: noise, not news.)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

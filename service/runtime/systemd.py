@@ -29,4 +29,4 @@ def watchdog_period() -> float | None:
     usec = os.environ.get("WATCHDOG_USEC", "")
     if not usec.isdigit() or int(usec) == 0:
         return None
-    return max(1.0, int(usec) / 2_000_000)
+    return max(0.5, int(usec) / 2_000_000)

@@ -49,6 +49,11 @@ def describe(settings: Settings) -> dict[str, str]:
         ),
         "CREDITWATCH_COLLECTION_ALERT": format_duration(rules.collection_alert),
         "CREDITWATCH_EXPIRY_WARNING": format_duration(rules.expiry_warning),
+        "CREDITWATCH_METRICS_ADDR": (
+            f"{settings.metrics_addr} (/metrics and /healthz)"
+            if settings.metrics_addr
+            else "(not set: no metrics server)"
+        ),
     }
 
 

@@ -36,6 +36,7 @@ from service.settings.grammar import (
     parse_timestamp,
     url_credentials,
 )
+from service.settings.metrics import parse_metrics_addr
 from service.settings.model import (
     ApiSettings,
     CollectionSettings,
@@ -93,6 +94,7 @@ def load_settings(
             format_duration(max(timedelta(minutes=5), 2 * api.http_timeout)),
         )
     rules = parse_rules(get, env, channels.names)
+    metrics_addr = parse_metrics_addr(get("CREDITWATCH_METRICS_ADDR"))
     secrets = _secrets(env, api, ledger, channels)
     return Settings(
         api=api,
@@ -101,6 +103,7 @@ def load_settings(
         log=log,
         rules=rules,
         channels=channels,
+        metrics_addr=metrics_addr,
         secrets=secrets,
         warnings=tuple(warnings),
         sources=sources,

@@ -16,6 +16,7 @@ from service.domain.money import usd_to_nanos
 from service.domain.usage import BucketWidth
 from service.errors import ConfigError
 from service.settings.channels import ChannelSettings
+from service.settings.metrics import MetricsAddress
 from service.settings.rules import RuleSettings
 
 
@@ -88,6 +89,8 @@ class Settings:
     log: LogSettings
     rules: RuleSettings = field(default_factory=RuleSettings)
     channels: ChannelSettings = field(default_factory=ChannelSettings)
+    # Where the daemon serves /metrics and /healthz; None: no server.
+    metrics_addr: MetricsAddress | None = None
     secrets: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -49,6 +49,7 @@ _HOLDER = text(
 )
 # The server gives up on a silent leader after idle + interval × count seconds.
 _KEEPALIVE = {"idle": 5, "interval": 2, "count": 5}
+_USER_TIMEOUT_MS = 15_000
 
 
 def instance_name() -> str:
@@ -93,6 +94,9 @@ class PostgresLeadership:
                 "keepalives_idle": _KEEPALIVE["idle"],
                 "keepalives_interval": _KEEPALIVE["interval"],
                 "keepalives_count": _KEEPALIVE["count"],
+                # Keepalives are silent while a query waits unanswered: a check stuck on a dead
+                # link gives up after this long instead of TCP's ~15 minutes of retransmits.
+                "tcp_user_timeout": _USER_TIMEOUT_MS,
             },
         )
         self._connection: Connection | None = None

@@ -1,9 +1,8 @@
-"""The commands as a user runs them: once, status, report, credits, db upgrade, demo."""
+"""The commands as a user runs them: once, status, report, credits, db upgrade."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -133,8 +132,6 @@ def test_credits_add_refusals_are_one_line(
         (("credits", "add", "5", "--at", "1970-01-01"), "outside the years 2000 to 2100"),
         (("credits", "add", "5", "--expires-at", "9999-12-31"), "outside the years 2000 to 2100"),
         (("report", "--until", "2150-01-01T00:00:00Z"), "outside the years 2000 to 2100"),
-        (("demo", "--cycles", "99999999999"), "not between 0 and 1000000"),
-        (("demo", "--interval", "1e308"), "not between 0.1 and 86400"),
     ],
 )
 def test_bad_arguments_are_usage_errors_that_write_nothing(
@@ -235,27 +232,6 @@ def test_db_upgrade(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(capsys, "db", "upgrade")[0] == 0
 
 
-def test_demo_runs_end_to_end(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`creditwatch demo` needs no account: simulator, SQLite, cycles, a breakdown."""
-    monkeypatch.chdir(tmp_path)
-    code, out, _ = run_cli(capsys, "demo", "--cycles", "2", "--interval", "0.2")
-    assert code == 0
-    assert "[cycle 1] collected" in out
-    assert "[cycle 2] collected" in out
-    assert "This month by model:" in out
-    assert "balance $" in out
-    # The alerts of the first cycle reach both local sinks; the webhook's signature holds.
-    webhook = [line for line in out.splitlines() if "[webhook sink]" in line]
-    mail = [line for line in out.splitlines() if "[email sink]" in line]
-    assert webhook
-    assert len(webhook) == len(mail)
-    assert all("signature valid" in line for line in webhook)
-    assert all("text + HTML" in line for line in mail)
-    assert "failed 0" in out
-
-
 def test_reading_with_another_bucket_width_reads_the_stored_one(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -299,18 +275,6 @@ def test_adjacent_reports_never_count_a_bucket_twice(
     assert first > 0
     assert second > 0
     assert first + second == whole
-
-
-def test_the_demo_on_the_first_hours_of_a_month_says_the_burn_rate_is_not_known(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With less than a day of history the demo says so instead of printing 'burn n/a/h'."""
-    monkeypatch.chdir(tmp_path)
-    early = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
-    code, out, _ = run_cli(capsys, "demo", "--cycles", "1", "--interval", "0.2", now=early)
-    assert code == 0
-    assert "burn rate: not enough history yet" in out
-    assert "n/a/h" not in out
 
 
 def test_a_future_starting_balance_time_stops_every_command(

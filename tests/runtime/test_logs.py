@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import shlex
 
 import pytest
 
@@ -62,3 +64,62 @@ def test_reconfiguring_replaces_the_handler(capsys: pytest.CaptureFixture[str]) 
     assert len(logging.getLogger().handlers) == 1
     assert len(lines) == 1
     assert json.loads(lines[0])["message"] == "key sk-a…(masked)"
+
+
+def test_a_text_line_is_logfmt_with_the_events_fields(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ts, level, logger, msg, then the fields; values with spaces, quotes or newlines quoted
+    and escaped onto one line; a secret inside a field masked."""
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    configure_logging("INFO", "text", [SECRET])
+    logging.getLogger("creditwatch.test").info(
+        "cycle done",
+        extra={"fields": {"event": "cycle", "rows": 12, "note": 'a "b"\nc', "key": SECRET}},
+    )
+    (line,) = capsys.readouterr().err.splitlines()
+    ts, rest = line.split(" ", 1)
+    assert re.fullmatch(r"ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", ts)
+    assert rest == (
+        'level=INFO logger=creditwatch.test msg="cycle done" event=cycle rows=12 '
+        'note="a \\"b\\"\\nc" key="sk-a…(masked)"'
+    )
+    # shlex reads the quoting back as a logfmt reader would: every pair intact.
+    pairs = dict(part.split("=", 1) for part in shlex.split(rest))
+    assert pairs["note"] == 'a "b"\\nc'
+    assert pairs["msg"] == "cycle done"
+
+
+def test_under_journald_no_timestamp_and_a_syslog_priority(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JOURNAL_STREAM set: each line starts with <priority> (warning 4, error 3, info 6), with
+    no ts= (the journal stamps it); JSON drops ts too."""
+    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
+    configure_logging("INFO", "text", [])
+    log = logging.getLogger("creditwatch.test")
+    log.info("one")
+    log.warning("two")
+    log.error("three")
+    lines = capsys.readouterr().err.splitlines()
+    assert [line[:3] for line in lines] == ["<6>", "<4>", "<3>"]
+    assert not any("ts=" in line for line in lines)
+    configure_logging("INFO", "json", [])
+    log.warning("four", extra={"fields": {"event": "reload"}})
+    entry = json.loads(capsys.readouterr().err)
+    assert "ts" not in entry
+    assert (entry["level"], entry["message"], entry["event"]) == ("WARNING", "four", "reload")
+
+
+def test_a_traceback_is_one_logfmt_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At DEBUG the traceback rides along as exc=, escaped: the journal still sees one line."""
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    configure_logging("DEBUG", "text", [])
+    try:
+        _fail_with_the_secret()
+    except ValueError:
+        logging.getLogger("creditwatch.test").debug("failed", exc_info=True)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert 'exc="Traceback (most recent call last):\\n' in line

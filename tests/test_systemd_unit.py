@@ -58,7 +58,7 @@ def test_the_service_reads_its_settings_and_key_the_way_a_reload_needs() -> None
     assert "EnvironmentFile" not in unit
     assert unit["ExecStart"] == [f"{INSTALLED} --env-file /etc/creditwatch/creditwatch.env run"]
     assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
-    assert unit["SupplementaryGroups"] == ["creditwatch"]
+    assert unit["SupplementaryGroups"] == ["creditwatch-config"]
     assert unit["LoadCredential"] == ["admin-key:/etc/creditwatch/admin-key"]
     assert "ANTHROPIC_ADMIN_KEY_FILE=%d/admin-key" in unit["Environment"]
     # RestartPreventExitStatus= does not cover ExecStartPre=: a pre-check exiting 78 would be
@@ -114,6 +114,7 @@ def test_systemd_analyze_security_rates_the_unit_at_the_pinned_figure(tmp_path: 
             "DeviceAllow",
             "IPAddressDeny",
             "PrivateNetwork",
+            "ProcSubset",
             "RestrictAddressFamilies",
             "RestrictAddressFamilies",
             "RootDirectory",
@@ -126,7 +127,7 @@ def test_systemd_analyze_security_rates_the_unit_at_the_pinned_figure(tmp_path: 
     shutil.which("setpriv") is None or os.geteuid() != 0, reason="needs root and setpriv"
 )
 def test_what_the_unit_runs_starts_as_an_unprivileged_user() -> None:
-    """check-config as an unprivileged user in the creditwatch group, as the unit runs it: exit 0.
+    """check-config as an unprivileged user in the env file's group, as the unit runs it: exit 0.
 
     As systemd would run it: the env file 0640 root:<group> read through --env-file by a process
     whose only extra group is that one, the key in a credential file the service user can read,
@@ -137,7 +138,7 @@ def test_what_the_unit_runs_starts_as_an_unprivileged_user() -> None:
         _check_config_as_nobody(Path(folder))
 
 
-GROUP = 64999  # stands for the creditwatch group (SupplementaryGroups=creditwatch)
+GROUP = 64999  # stands for SupplementaryGroups=creditwatch-config
 
 
 def _check_config_as_nobody(tmp_path: Path) -> None:

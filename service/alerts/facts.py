@@ -79,6 +79,28 @@ class ChannelFailure:
 
 
 @dataclass(frozen=True)
+class DriftLine:
+    """One model and kind (token type or cost type) of a reconciled day."""
+
+    model: str
+    kind: str
+    billed_nanos: int
+    estimated_nanos: int
+
+
+@dataclass(frozen=True)
+class DriftFacts:
+    """The newest reconciled day: its bill against the estimate (priority tier left out, as
+    the bill omits it), with the lines that say where a difference comes from."""
+
+    day: datetime
+    billed_nanos: int
+    estimated_nanos: int
+    priority_nanos: int
+    lines: tuple[DriftLine, ...] = ()
+
+
+@dataclass(frozen=True)
 class Facts:
     situation: Situation
     budgets: tuple[BudgetFacts, ...] = ()
@@ -94,6 +116,8 @@ class Facts:
     failing_channels: tuple[ChannelFailure, ...] = ()
     # The daemon's last reload, when it was refused (None: the running settings are the file's).
     config_refused: ConfigRefusal | None = None
+    # The newest day reconciled with the bill (None before the first reconcile).
+    drift: DriftFacts | None = None
 
     @property
     def now(self) -> datetime:

@@ -11,6 +11,10 @@ Rules, after the Console's billing:
   is removed by an expiry;
 - usage consumes the oldest lot first; past the last lot the balance goes negative (the API
   would refuse calls: that time counts as time at zero);
+- a negative charge is a credit back (reconciliation found the bill below the estimate): it
+  undoes consumption in reverse, paying what was overdrawn first, then refilling the lots
+  still held from the newest back, each up to what it was bought with (what is left after
+  that stays with the newest lot); it triggers no reload;
 - after each debit (usage or expiry), if the balance is strictly below the threshold and no
   reload is pending, one reload is scheduled at the end of that bucket and, when it happens,
   brings the balance to exactly the target;
@@ -45,7 +49,10 @@ class Lot:
 
 @dataclass(frozen=True, slots=True)
 class Charge:
-    """Usage cost of one bucket, charged at its start; a reload it triggers lands at its end."""
+    """Usage cost of one bucket, charged at its start; a reload it triggers lands at its end.
+
+    A negative amount is a credit back (a bill adjustment below the estimate).
+    """
 
     start: datetime
     end: datetime
@@ -141,6 +148,23 @@ class _Walk:
             amount -= take
         self.deficit += amount
 
+    def credit(self, amount: int) -> None:
+        """Give back ``amount``: the overdraft first, then the lots last consumed."""
+        paid = min(amount, max(self.deficit, 0))
+        self.deficit -= paid
+        amount -= paid
+        held = sorted(self.remaining, key=lambda k: (self.lots[k].at, k), reverse=True)
+        for key in held:
+            if amount == 0:
+                break
+            give = min(amount, max(self.lots[key].amount_nanos - self.remaining[key], 0))
+            self.remaining[key] += give
+            amount -= give
+        if amount and held:
+            self.remaining[held[0]] += amount
+        elif amount:
+            self.deficit -= amount  # no lot held at all: a surplus that nothing expires
+
     def expire(self, at: datetime, key: str) -> None:
         left = self.remaining.pop(key, 0)
         if left > 0:
@@ -189,8 +213,6 @@ class _Walk:
         for lot in lots:
             self.push(lot.at, _LOT, lot)
         for charge in charges:
-            if charge.amount_nanos < 0:
-                raise ValueError(f"negative charge at {charge.start.isoformat()}")
             self.push(charge.start, _CHARGE, charge)
         if self.policy is None:
             return
@@ -215,6 +237,9 @@ class _Walk:
             self.maybe_schedule_reload(at)
         else:
             assert isinstance(payload, Charge)
+            if payload.amount_nanos < 0:
+                self.credit(-payload.amount_nanos)
+                return
             self.debit(payload.amount_nanos)
             self.maybe_schedule_reload(payload.end)
 
@@ -248,7 +273,7 @@ def walk(
     live ledger: the bucket in progress), unless ``finish_pending_reload`` is False (a replay of
     a closed window, where such a reload belongs to the next window).
     ``reloaded_before`` counts reloads already made per month (for a walk that starts
-    mid-month, e.g. the runway forecast). Raises ValueError for a negative charge.
+    mid-month, e.g. the runway forecast). A negative charge is a credit back.
     """
     state = _Walk(policy, lot_lifetime)
     state.deficit = initial_deficit_nanos

@@ -144,9 +144,26 @@ class Runway:
     zero_at: datetime | None
     horizon: timedelta
     projection: WalkResult
+    charges: tuple[Charge, ...] = ()  # the expected spend the walk charged
 
     def remaining(self, now: datetime) -> timedelta | None:
         return None if self.zero_at is None else max(timedelta(0), self.zero_at - now)
+
+    def path(self, balance_nanos: int, times: Sequence[datetime]) -> list[int]:
+        """The projected balance just before each of ``times`` (ascending), from
+        ``balance_nanos`` at the walk's start: reloads in, expiries and expected spend out."""
+        changes = sorted(
+            [(r.at, r.granted_nanos) for r in self.projection.reloads]
+            + [(e.at, -e.amount_nanos) for e in self.projection.expiries]
+            + [(c.start, -c.amount_nanos) for c in self.charges]
+        )
+        out, index, balance = [], 0, balance_nanos
+        for moment in times:
+            while index < len(changes) and changes[index][0] < moment:
+                balance += changes[index][1]
+                index += 1
+            out.append(balance)
+        return out
 
 
 def runway(
@@ -187,7 +204,9 @@ def runway(
         lot_lifetime=lot_lifetime,
         reloaded_before=dict(reloaded_by_month),
     )
-    return Runway(zero_at=result.first_zero_at, horizon=horizon, projection=result)
+    return Runway(
+        zero_at=result.first_zero_at, horizon=horizon, projection=result, charges=tuple(projected)
+    )
 
 
 def projected_period_spend(

@@ -39,6 +39,10 @@ def _budget_lines(status: dict[str, Any], money: Money) -> list[str]:
         if crossed:
             line += f"; crossed {', '.join(crossed)}"
         lines.append(line)
+        lines += [
+            f"  {scope} matches no known id or name: no usage counts (renamed upstream?)"
+            for scope in budget.get("scope_unknown", [])
+        ]
         if budget["forecast_usd"] is not None:
             lines.append(f"  projected {money(budget['forecast_usd'])} by {budget['period_end']}")
     return lines

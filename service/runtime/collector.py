@@ -33,8 +33,8 @@ from service.domain.usage import (
 from service.errors import AdminAPIError
 from service.pricing import PriceBook
 from service.runtime.failures import database_reason, log_failure
+from service.runtime.names_refresh import NameRefresher
 from service.settings import Settings
-from service.store import names
 from service.store.balance import ensure_opening
 from service.store.collection_state import (
     check_bucket_width,
@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 
 # Buckets per request at the API's maximum page size (DESIGN §1): one chunk is one full page.
 CHUNK_BUCKETS: dict[str, int] = {"1m": 1440, "1h": 168, "1d": 31}
-NAMES_REFRESH = timedelta(hours=1)
 PRICE_BOOK_SETTING = "price_book"
 
 Clock = Callable[[], datetime]
@@ -214,7 +213,7 @@ def collect(
             state = collection_state(session, width)
             state.last_attempt_at = now
             start, end = collection_window(settings, state, now)
-        refresh_names(engine, client, now)
+        names = NameRefresher(engine, client, now)
         result = CollectionResult(window_start=start, window_end=end, repriced_rows=repriced)
         price = make_pricer(book)
         windows = list(chunks(start, end, width))
@@ -223,6 +222,8 @@ def collect(
                 result.interrupted = True
                 break
             rows, newest = _fetch(client, chunk_start, chunk_end, width)
+            # Before booking: the rules that run with the last chunk name a new key already.
+            names.refresh_if_due(rows)
             with transaction(engine) as session:
                 booked = book_usage(session, rows, price, now=now)
                 walked = sync_credits(session, width, terms, now)
@@ -239,6 +240,7 @@ def collect(
                     _after(after_booking, session, walked, now)
             result.add(len(rows), booked)
         if not windows:
+            names.refresh_if_due()
             with transaction(engine) as session:
                 record_success(session, width, now)
                 _after(after_booking, session, None, now)
@@ -297,24 +299,3 @@ def _note_failure(
     except SQLAlchemyError as exc:
         # The database itself is down: the failure is logged, and recorded once it is back.
         log.warning("could not record the collection failure: %s", database_reason(exc))
-
-
-def refresh_names(engine: Engine, client: UsageSource, now: datetime) -> None:
-    """Best effort, at most hourly: names make reports readable but never block collection."""
-    with transaction(engine) as session:
-        stamps = names.load_names(session, "refreshed")
-    last = stamps.get("names")
-    if last is not None and now - datetime.fromisoformat(last) < NAMES_REFRESH:
-        return
-    try:
-        keys = client.api_key_names()
-        workspaces = client.workspace_names()
-        org = client.organization_name()
-    except AdminAPIError as exc:
-        log.warning("could not refresh API key and workspace names: %s", exc)
-        return
-    with transaction(engine) as session:
-        names.save_names(session, "api_key", keys, now)
-        names.save_names(session, "workspace", workspaces, now)
-        names.save_names(session, "organization", {"name": org}, now)
-        names.save_names(session, "refreshed", {"names": now.isoformat()}, now)

@@ -26,9 +26,10 @@ from service.domain.money import format_usd, usd_text
 from service.http import build_http_client
 from service.pricing import PriceBook
 from service.runtime.alerting import evaluate
-from service.runtime.collector import CollectionResult, collect
+from service.runtime.collector import AfterBooking, CollectionResult, collect
 from service.runtime.delivery import Deliverer, DeliveryPolicy, DeliveryReport
 from service.runtime.logs import SecretMasker
+from service.runtime.reconciling import ReconcileResult, reconcile
 from service.settings import Settings
 from service.store.balance import balance_nanos
 from service.store.engine import make_engine, read_transaction
@@ -125,11 +126,8 @@ class Runtime:
         # Set by the daemon while a reload (SIGHUP) is refused: a health alert says so.
         self.config_refused: ConfigRefusal | None = None
 
-    def cycle(
-        self, clock: Callable[[], datetime], should_stop: Callable[[], bool] = lambda: False
-    ) -> CycleResult:
-        """Collect → book → reload → evaluate → enqueue (DESIGN §2, steps 1–6)."""
-        produced: list[Alert] = []
+    def _evaluator(self, produced: list[Alert]) -> AfterBooking:
+        """The rules, run in the booking's transaction; their alerts are added to ``produced``."""
 
         def evaluate_rules(session: Session, walked: WalkResult | None, now: datetime) -> None:
             produced.extend(
@@ -137,6 +135,15 @@ class Runtime:
                     session, self.settings, now, walked, config_refused=self.config_refused
                 ).alerts
             )
+
+        return evaluate_rules
+
+    def cycle(
+        self, clock: Callable[[], datetime], should_stop: Callable[[], bool] = lambda: False
+    ) -> CycleResult:
+        """Collect → book → reload → evaluate → enqueue (DESIGN §2, steps 1–6)."""
+        produced: list[Alert] = []
+        evaluate_rules = self._evaluator(produced)
 
         collection = collect(
             self.engine,
@@ -150,6 +157,26 @@ class Runtime:
         with read_transaction(self.engine) as session:
             balance = balance_nanos(session)
         return CycleResult(collection=collection, balance_nanos=balance, alerts=tuple(produced))
+
+    def reconcile(
+        self, clock: Callable[[], datetime], since: datetime | None = None
+    ) -> ReconcileResult:
+        """Book the difference between Anthropic's bill and the estimate for finished days,
+        then evaluate the rules in the same transaction (the drift alert)."""
+        produced: list[Alert] = []
+        evaluate_rules = self._evaluator(produced)
+
+        result = reconcile(
+            self.engine,
+            self.client,
+            self.book,
+            self.settings,
+            clock,
+            since=since,
+            after_booking=evaluate_rules,
+        )
+        result.alerts = tuple(produced)
+        return result
 
     def deliver(self, stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
         """Send what is due in the outbox (DESIGN §2 step 7); ``stop`` ends it between rows."""

@@ -2,7 +2,9 @@
 
 Jobs, each with an explicit id, ``max_instances=1`` and ``coalesce=True`` (a late run is one
 run, never a burst): the collection cycle every poll interval, delivery every 5 seconds, the
-leadership check every few seconds, and the watchdog ping under systemd.
+leadership check every few seconds, reconciliation with Anthropic's bill at start and then
+daily (leader only, like the cycle; a reload keeps its schedule), and the watchdog ping under
+systemd.
 
 **Leadership.** On PostgreSQL every instance runs the same settings and the one holding the
 leader lock (:mod:`service.store.leadership`) collects, evaluates and delivers; the others
@@ -39,7 +41,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import SchedulerNotRunningError
 
 from service.alerts.facts import ConfigRefusal
 from service.domain.timefmt import format_duration
@@ -57,6 +61,11 @@ CYCLE_JOB = "cycle"
 DELIVERY_JOB = "delivery"
 LEADERSHIP_JOB = "leadership"
 WATCHDOG_JOB = "watchdog"
+RECONCILE_JOB = "reconcile"
+# Reconcile runs daily; the job looks every hour whether a run is due, so an instance that takes
+# the lead (or a failed run) reconciles within the hour, not a day later.
+RECONCILE_SECONDS = 24 * 3600.0
+RECONCILE_CHECK_SECONDS = 3600.0
 # The outbox is worked every few seconds, whatever the poll interval: an alert waits for no cycle.
 DELIVERY_SECONDS = 5.0
 # How often a follower tries for the lead (and the leader confirms it): a dead leader is
@@ -95,14 +104,17 @@ class Daemon:
         self.lock = threading.Lock()
         self.delivery_lock = threading.Lock()
         self.leadership_lock = threading.Lock()
+        self.reload_lock = threading.Lock()
         self.stopping = threading.Event()
         self.leading = False
         self.led_since = 0.0  # time.monotonic() when this instance took the lead
         self.in_cycle = False
+        self.reconciled_at: float | None = None  # time.monotonic() of the last reconcile
         self.progress_at = time.monotonic()  # the running cycle's last step (the watchdog's)
         self.on_leadership: Callable[[bool], None] = lambda leading: None
         self.on_cycle: Callable[[float, BaseException | None], None] = lambda s, e: None
         self.on_reload: Callable[[bool], None] = lambda applied: None
+        self.watch_progress(self.runtime)
 
     # Leadership.
 
@@ -118,6 +130,7 @@ class Daemon:
             self.leading = now_leading and not self.stopping.is_set()
             if self.leading and not was:
                 self.led_since = time.monotonic()
+                self.reconciled_at = None  # a new leader reconciles at its next hourly look
                 log.info(
                     "leading: this instance collects, evaluates and delivers",
                     extra={"fields": {"event": "leadership", "leading": True}},
@@ -174,6 +187,25 @@ class Daemon:
             # with a shutdown that is waiting for it.
             self.deliver()
 
+    def reconcile(self) -> None:
+        """Compare finished days with the bill and book the differences (the leader only), when
+        a day has passed since this instance last did, or it has just taken the lead."""
+        if self.stopping.is_set() or not self.check_leadership():
+            return
+        last = self.reconciled_at
+        if last is not None and time.monotonic() - last < RECONCILE_SECONDS:
+            return
+        with self.lock:
+            try:
+                result = self.runtime.reconcile(self.clock)
+            except Exception as exc:  # noqa: BLE001 - one line per failure; the next hour retries
+                log_failure(log, "reconcile failed", exc)
+                return
+            self.reconciled_at = time.monotonic()
+            log.info("%s", result.summary(), extra={"fields": result.fields()})
+        if result.alerts and not self.stopping.is_set():
+            self.deliver()
+
     def deliver(self) -> None:
         if self.stopping.is_set() or not self._may_deliver():
             return
@@ -213,6 +245,18 @@ class Daemon:
             misfire_grace_time=int(DELIVERY_SECONDS),
             replace_existing=True,
         )
+        if self.scheduler.get_job(RECONCILE_JOB) is None:
+            self.scheduler.add_job(
+                self.reconcile,
+                "interval",
+                seconds=RECONCILE_CHECK_SECONDS,
+                id=RECONCILE_JOB,
+                next_run_time=datetime.now(UTC),
+                max_instances=1,
+                coalesce=True,
+                # A day's late run still runs; the re-checked days make up for a missed one.
+                misfire_grace_time=int(RECONCILE_CHECK_SECONDS),
+            )
         every = leadership_seconds(settings)
         self.scheduler.add_job(
             self.check_leadership,
@@ -258,11 +302,18 @@ class Daemon:
         return self.in_cycle and time.monotonic() - self.progress_at > timeout
 
     def _progress(self) -> bool:
-        """The collector's question between chunks: stop? Answering it is progress."""
+        """The collector's question between chunks: stop? Answering it is progress. A leader
+        that lost the lock stops too: its successor collects from here."""
         self.progress_at = time.monotonic()
-        return self.stopping.is_set()
+        return self.stopping.is_set() or not self.leading
 
     def reload(self) -> None:
+        """Apply the settings file again; one reload at a time, so the last SIGHUP's file wins."""
+        with self.reload_lock:
+            if not self.stopping.is_set():
+                self._reload()
+
+    def _reload(self) -> None:
         try:
             settings = self.reload_settings()
             runtime = self.make_runtime(settings)
@@ -270,9 +321,11 @@ class Daemon:
             log_failure(log, "reload refused, keeping the running settings", exc)
             self.runtime.config_refused = ConfigRefusal(self.clock(), describe_failure(exc).message)
             self.on_reload(False)
-            # Said now, not at the next cycle: the operator is looking.
-            self.cycle()
+            # Said now, not at the next cycle: the operator is looking. Run by the scheduler
+            # (this is a signal's thread, which a stop would not wait for).
+            self.run_cycle_now()
             return
+        self.watch_progress(runtime)
         with self.lock, self.delivery_lock:
             old, self.runtime = self.runtime, runtime
         old.close()
@@ -289,6 +342,23 @@ class Daemon:
         self.schedule()
         log.info("settings reloaded", extra={"fields": {"event": "reload", "outcome": "applied"}})
         self.on_reload(True)
+
+    def run_cycle_now(self) -> None:
+        """Move the cycle job's next run to now (never called from a job: see ``cycle``)."""
+        try:
+            self.scheduler.modify_job(CYCLE_JOB, next_run_time=datetime.now(UTC))
+        except (JobLookupError, SchedulerNotRunningError):  # stopping, or not yet scheduled
+            return
+
+    def watch_progress(self, runtime: Runtime) -> None:
+        """Every API answer is progress for the watchdog: a cycle waiting out rate limits for
+        minutes is alive; one whose requests get no answer at all is not."""
+        http = getattr(runtime, "http", None)  # a stand-in runtime (tests) may have none
+        if http is None:
+            return
+        hooks = http.event_hooks
+        hooks.setdefault("response", []).append(lambda _response: self._progress())
+        http.event_hooks = hooks
 
     def stop(self) -> None:
         """Ask the daemon to stop; any number of signals ask once (a second Ctrl-C)."""
@@ -336,11 +406,13 @@ class Daemon:
         log.info("stopping: finishing what is in flight")
         sd_notify("STOPPING=1")
         self.scheduler.shutdown(wait=True)
-        if endpoint is not None:
-            endpoint.stop()
-        self.runtime.close()
+        # The lead goes first: a follower takes over at once, whatever the rest of the stop does.
         with self.leadership_lock:
             self.leadership.release()
             self.leading = False
+        if endpoint is not None:
+            endpoint.stop()
+        with self.reload_lock:  # a reload in progress finishes (or sees the stop) first
+            self.runtime.close()
         log.info("stopped")
         return 0

@@ -113,12 +113,16 @@ def start_endpoint(daemon: ObservedDaemon) -> Endpoint | None:
     started_at = daemon.clock()
 
     def health() -> Verdict:
-        observed = Observed(started_at, metrics.leading, metrics.last_cycle_error)
+        observed = Observed(
+            started_at, metrics.leading, metrics.last_cycle_error, metrics.last_cycle_permanent
+        )
+        current = settings()
         return decide_health(
             reader.read(read_collection),
             observed,
             now=daemon.clock(),
-            collection_alert=settings().rules.collection_alert,
+            collection_alert=current.rules.collection_alert,
+            poll_interval=current.collection.poll_interval,
         )
 
     def reloaded(applied: bool) -> None:
@@ -144,10 +148,10 @@ def start_endpoint(daemon: ObservedDaemon) -> Endpoint | None:
 
 
 class _Server(ThreadingHTTPServer):
-    # Requests in flight finish before server_close() returns (a clean stop); each has a
-    # socket timeout, and HTTP/1.0 closes after every answer, so none waits for long.
-    daemon_threads = False
-    block_on_close = True
+    # A stop does not wait for scrapes in flight: one stuck behind the database would hold
+    # the daemon's exit (and its leadership) hostage. They are answers, not work to finish.
+    daemon_threads = True
+    block_on_close = False
 
     def __init__(self, family: int, sockaddr: tuple[str, int], endpoint: Endpoint) -> None:
         self.address_family = family
@@ -211,13 +215,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, b"internal error; see the log\n", _TEXT, head=head)
 
     def _send(self, status: int, body: bytes, content_type: str, *, head: bool) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+        except OSError as exc:  # the scraper gave up (its timeout): nothing left to tell it
+            log.debug("metrics endpoint: the client went away: %s", exc)
+            self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("metrics endpoint: " + format, *args)

@@ -3,6 +3,11 @@
 The budgets' spend comes from one grouped query per distinct period (budgets sharing a period
 and time zone share it); scopes are matched in memory. A scoped budget's projection is its
 spend so far plus its share of the organization's expected spend for the hours left.
+
+Bill adjustments (reconciliation) are spend of the day they adjust, booked at the start of its
+last hour: they count toward budgets of the whole organization and of a workspace; budgets
+scoped to an API key or a model stay on the estimate, since the bill names no key and the
+adjustment is one amount per day and workspace.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from service.alerts.facts import (
     ChannelFailure,
     CollectionFacts,
     ConfigRefusal,
+    DriftFacts,
+    DriftLine,
     ExpiringLot,
     Facts,
     ReloadBlockFact,
@@ -30,6 +37,7 @@ from service.alerts.model import Dimension, Driver, Freshness, Situation
 from service.domain.credit_walk import WalkResult
 from service.domain.forecast import NotEnoughHistory, SpendProfile
 from service.domain.model_ids import belongs_to
+from service.domain.names import NULL_ALIASES, display_name
 from service.domain.periods import Period, floor_to_bucket, month_start, period_at
 from service.domain.usage import BUCKET_SECONDS
 from service.runtime.delivery import CHANNEL_RETRYING_ALERT
@@ -37,6 +45,7 @@ from service.runtime.outlook import History, recent_history, runway_of
 from service.settings import Settings
 from service.settings.rules import BudgetRule
 from service.store.balance import balance_nanos
+from service.store.bills import BILL_ADJUSTMENT, adjustment_spend, latest_reconciled_day
 from service.store.credit_sync import current_walk, ledger_terms
 from service.store.names import load_names
 from service.store.outbox import channel_health
@@ -45,9 +54,6 @@ from service.store.usage_queries import ScopedSpend, latest_bucket_start, spend_
 
 HOUR = timedelta(hours=1)
 TOP_DRIVERS = 3
-# Scope values that name Anthropic's nulls: the default workspace, and Console use without a key.
-DEFAULT_WORKSPACE = ("default", "default workspace")
-CONSOLE = ("console", "console (no api key)")
 
 
 class Names:
@@ -60,9 +66,9 @@ class Names:
 
     def of(self, dimension: Dimension, value: str) -> str:
         if dimension == "workspace":
-            return self.workspaces.get(value, "Default workspace" if value == "" else value)
+            return display_name("workspace", value, self.workspaces)
         if dimension == "api_key":
-            return self.api_keys.get(value, "Console (no API key)" if value == "" else value)
+            return display_name("api_key", value, self.api_keys)
         return value
 
     def matcher(self, rule: BudgetRule) -> Callable[[ScopedSpend], bool]:
@@ -80,11 +86,24 @@ class Names:
 
         return matches
 
+    def unknown_scope(self, rule: BudgetRule) -> list[str]:
+        """The scope's ``workspace=`` and ``api_key=`` values that name no id or name known
+        here (a name changed upstream, a typo): such a budget matches no usage. Empty while no
+        names of that kind were ever fetched."""
+        unknown = []
+        for key, value in rule.scope:
+            if key not in ("workspace", "api_key"):
+                continue
+            known = self.workspaces if key == "workspace" else self.api_keys
+            if known and self.ids(key, value) == {value} and value not in known:
+                unknown.append(f"{key}={value}")
+        return unknown
+
     def ids(self, dimension: Dimension, wanted: str) -> frozenset[str]:
         """The ids a scope value names: the id itself, or every id with that name."""
         if dimension == "workspace":
-            return self._ids(wanted, self.workspaces, DEFAULT_WORKSPACE)
-        return self._ids(wanted, self.api_keys, CONSOLE)
+            return self._ids(wanted, self.workspaces, NULL_ALIASES["workspace"])
+        return self._ids(wanted, self.api_keys, NULL_ALIASES["api_key"])
 
     def _ids(
         self, wanted: str, names: dict[str, str], null_names: tuple[str, ...]
@@ -209,6 +228,20 @@ def build_facts(
             ).values()
             if h.failing
         ),
+        drift=_drift(session),
+    )
+
+
+def _drift(session: Session) -> DriftFacts | None:
+    day = latest_reconciled_day(session)
+    if day is None:
+        return None
+    return DriftFacts(
+        day=day.day,
+        billed_nanos=day.billed_nanos,
+        estimated_nanos=day.estimated_nanos,
+        priority_nanos=day.priority_nanos,
+        lines=tuple(DriftLine(*line) for line in day.lines),
     )
 
 
@@ -236,6 +269,7 @@ def _budgets(
             period = period_at(rule.period, rule.tz, now)
             cut = profile.as_of if isinstance(profile, SpendProfile) else None
             rows = spend_by_dimensions(session, width, period.start, period.end, cut=cut)
+            rows += adjustment_spend(session, period.start, period.end, cut=cut)
             by_period[key] = PeriodSpend(period, rows)
         spend = by_period[key]
         period, rows = spend.period, spend.rows
@@ -284,9 +318,11 @@ def drivers(rows: Iterable[ScopedSpend], names: Names) -> list[Driver]:
     """The top spenders by model, API key and workspace among ``rows``."""
     totals: dict[tuple[Dimension, str], int] = defaultdict(int)
     for row in rows:
+        totals[("workspace", row.workspace_id)] += row.cost_nanos
+        if row.model == BILL_ADJUSTMENT:
+            continue  # neither a key nor a model: an adjustment is per day and workspace
         totals[("model", row.model)] += row.cost_nanos
         totals[("api_key", row.api_key_id)] += row.cost_nanos
-        totals[("workspace", row.workspace_id)] += row.cost_nanos
     found = []
     for dimension in ("model", "api_key", "workspace"):
         ranked = sorted(

@@ -1,19 +1,25 @@
 """The ``/healthz`` decision: is what creditwatch shows current, and will it stay so?
 
 A pure function of what the ledger says about collection, what this process saw itself, and
-``now``. The first rule that holds answers 503 with its reason; when none does, 200 ``ok``:
+``now``. The first rule that holds answers 503 with its reason; when none does, 200 ``ok``
+(``ok: degraded …`` while a failure is younger than its threshold):
 
 1. **The database cannot be read** (the ledger is where every figure comes from).
-2. **Collection is failing**: the last cycle failed — this instance's own last cycle when it
-   leads, or the ledger's record (``failing_since``, written by whichever instance collects).
-3. **No collection has succeeded yet** and this process started more than the start-up grace
-   ago. The grace is ``CREDITWATCH_COLLECTION_ALERT`` (30 minutes by default): the first
-   backfill of a month of data may take a while. Within it, the answer is 200 ``ok: starting``.
-4. **The last successful collection is older than** ``CREDITWATCH_COLLECTION_ALERT``: on a
-   follower (another instance leads, PostgreSQL), this is how a leader that stopped
-   collecting shows; a follower whose leader collects is healthy.
-5. **The data is stale**: the newest bucket the API returned (empty ones count) ended more
-   than one bucket width plus the API's usual delay ago — the ``health:data_stale`` rule.
+2. **Collection cannot work**: this instance leads and its last cycle failed on something no
+   retry fixes (the key is rejected: 401/403). A page now, not in half an hour.
+3. **Collection has been failing for longer than** ``CREDITWATCH_COLLECTION_ALERT`` (30 minutes
+   by default; ``failing_since`` in the ledger, written by whichever instance collects): the
+   threshold of the ``health:collection_failing`` alert, so one blip of the API does not turn
+   every instance's probe red at once.
+4. **No collection has succeeded yet** and this process started more than the start-up grace
+   ago (``CREDITWATCH_COLLECTION_ALERT``, or two poll intervals if longer: the first backfill
+   of a month may take a while). Within it, the answer is 200 ``ok: starting``.
+5. **The last successful collection is older than** that same limit: on a follower
+   (PostgreSQL) this is how a leader that stopped collecting shows; a follower whose leader
+   collects is healthy.
+6. **The data is stale**: the newest bucket the API returned (empty ones count) ended more
+   than one bucket width, the API's usual delay and one poll interval ago — the
+   ``health:data_stale`` rule, allowing for the time since the last cycle.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ class Observed:
     started_at: datetime
     leading: bool
     last_cycle_error: str | None = None  # None: the last cycle succeeded, or none ran yet
+    last_cycle_permanent: bool = False  # that failure is one no retry fixes (a rejected key)
 
 
 @dataclass(frozen=True)
@@ -77,28 +84,35 @@ def decide_health(
     *,
     now: datetime,
     collection_alert: timedelta,
+    poll_interval: timedelta = timedelta(),
 ) -> Verdict:
     """The verdict of the rules in the module docstring, first match wins."""
     if isinstance(ledger, DatabaseDown):
         return Verdict(False, f"the database cannot be read ({ledger.reason})")
-    failing = _failing(ledger, observed)
-    if failing is not None:
-        return Verdict(False, failing)
+    if observed.leading and observed.last_cycle_permanent and observed.last_cycle_error:
+        return Verdict(False, f"the last cycle failed: {_one_line(observed.last_cycle_error)}")
     role = "this instance leads" if observed.leading else "another instance leads"
-    if ledger.last_success_at is None:
-        return _never_collected(now - observed.started_at, collection_alert, role)
-    age = now - ledger.last_success_at
-    if age > collection_alert:
-        return Verdict(
-            False,
+    limit = max(collection_alert, 2 * poll_interval)
+    problem = _failing(ledger, now, collection_alert)
+    if problem is None and ledger.last_success_at is None:
+        return _never_collected(now - observed.started_at, limit, role)
+    age = now - ledger.last_success_at if ledger.last_success_at else timedelta()
+    if problem is None and ledger.last_success_at is not None and age > limit:
+        problem = (
             f"the last successful collection was {format_duration(age)} ago, at "
-            f"{rfc3339(ledger.last_success_at)} (more than {format_duration(collection_alert)}); "
-            f"{role}",
+            f"{rfc3339(ledger.last_success_at)} (more than {format_duration(limit)}); {role}"
         )
-    stale = _stale(ledger, now)
-    if stale is not None:
-        return Verdict(False, stale)
-    return Verdict(True, f"last collection {format_duration(max(age, timedelta()))} ago; {role}")
+    problem = problem or _stale(ledger, now, poll_interval)
+    if problem is not None:
+        return Verdict(False, problem)
+    fine = f"last collection {format_duration(max(age, timedelta()))} ago; {role}"
+    if ledger.failing_since is not None:
+        error = _one_line(ledger.last_error or "no error recorded")
+        fine = (
+            f"degraded: collection failing since {rfc3339(ledger.failing_since)} (unhealthy "
+            f"after {format_duration(collection_alert)}): {error}; {fine}"
+        )
+    return Verdict(True, fine)
 
 
 def _never_collected(running: timedelta, grace: timedelta, role: str) -> Verdict:
@@ -115,12 +129,12 @@ def _never_collected(running: timedelta, grace: timedelta, role: str) -> Verdict
     )
 
 
-def _stale(ledger: CollectionView, now: datetime) -> str | None:
+def _stale(ledger: CollectionView, now: datetime, poll_interval: timedelta) -> str | None:
     if ledger.newest_bucket_start is None:
         return None
     newest_end = ledger.newest_bucket_start + ledger.bucket
     lag = now - newest_end
-    allowed = ledger.bucket + API_DELAY
+    allowed = ledger.bucket + API_DELAY + poll_interval
     if lag <= allowed:
         return None
     return (
@@ -129,13 +143,14 @@ def _stale(ledger: CollectionView, now: datetime) -> str | None:
     )
 
 
-def _failing(ledger: CollectionView, observed: Observed) -> str | None:
-    if observed.leading and observed.last_cycle_error is not None:
-        return f"the last cycle failed: {_one_line(observed.last_cycle_error)}"
-    if ledger.failing_since is not None:
-        error = _one_line(ledger.last_error or "no error recorded")
-        return f"collection failing since {rfc3339(ledger.failing_since)}: {error}"
-    return None
+def _failing(ledger: CollectionView, now: datetime, threshold: timedelta) -> str | None:
+    if ledger.failing_since is None or now - ledger.failing_since <= threshold:
+        return None
+    error = _one_line(ledger.last_error or "no error recorded")
+    return (
+        f"collection failing since {rfc3339(ledger.failing_since)} (more than "
+        f"{format_duration(threshold)}): {error}"
+    )
 
 
 def _one_line(text: str) -> str:

@@ -44,6 +44,8 @@ ATTEMPT_OUTCOMES = ("sent", "retry", "failed")
 # A scrape must answer within Prometheus' timeout (10 s by default), even when the server is
 # unreachable: psycopg otherwise waits for the operating system's TCP timeout.
 CONNECT_TIMEOUT_SECONDS = 5
+STATEMENT_TIMEOUT_MS = 5_000
+LOCK_TIMEOUT_MS = 2_000
 
 
 def usd(nanos: int) -> float:
@@ -97,12 +99,27 @@ class LedgerReader:
 
 
 def with_connect_timeout(url: str) -> str:
-    """``url`` with a connect timeout on PostgreSQL (unless it sets one); others unchanged."""
+    """``url`` bounded on PostgreSQL (unless it sets its own): a connect timeout, and statement
+    and lock timeouts, so a scrape behind a migration's lock answers 503 instead of hanging.
+    Other databases unchanged."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql" or "connect_timeout" in parsed.query:
+    if parsed.get_backend_name() != "postgresql":
         return url
-    bounded = parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_SECONDS)})
-    return bounded.render_as_string(hide_password=False)
+    bounds: dict[str, str] = {}
+    if "connect_timeout" not in parsed.query:
+        bounds["connect_timeout"] = str(CONNECT_TIMEOUT_SECONDS)
+    options = str(parsed.query.get("options", ""))
+    for setting, value in (
+        ("statement_timeout", STATEMENT_TIMEOUT_MS),
+        ("lock_timeout", LOCK_TIMEOUT_MS),
+    ):
+        if setting not in options:
+            options = f"{options} -c {setting}={value}".strip()
+    if options != parsed.query.get("options", ""):
+        bounds["options"] = options
+    if not bounds:
+        return url
+    return parsed.update_query_dict(bounds).render_as_string(hide_password=False)
 
 
 def read_collection(session: Session, settings: Settings) -> CollectionView:

@@ -117,7 +117,11 @@ class MaskingJsonFormatter(logging.Formatter):
             entry.setdefault(key, self.mask(value) if isinstance(value, str) else value)
         if record.exc_info:
             entry["exc"] = self.mask(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        if self.journald:
+            # journald strips the prefix: the journal's MESSAGE is the JSON object alone.
+            return f"<{_SYSLOG_PRIORITY.get(record.levelname, 6)}>{line}"
+        return line
 
 
 def _timestamp(record: logging.LogRecord) -> str:

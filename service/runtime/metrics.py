@@ -63,6 +63,7 @@ class DaemonMetrics:
         self.registry = CollectorRegistry()
         self.leading = False
         self.last_cycle_error: str | None = None
+        self.last_cycle_permanent = False
         self.cycle_seconds = Histogram(
             "creditwatch_cycle_duration_seconds",
             "How long each collection cycle took, failed ones included.",
@@ -108,12 +109,16 @@ class DaemonMetrics:
         if isinstance(exc, AdminAPIError):
             self.api_errors.labels(api_error_class(exc)).inc()
         self.last_cycle_error = describe_failure(exc).message if exc is not None else None
+        self.last_cycle_permanent = (
+            isinstance(exc, AdminAPIError) and api_error_class(exc) == "auth"
+        )
 
     def leadership_changed(self, leading: bool) -> None:
         self.leading = leading
         self.leader.set(1 if leading else 0)
         # A cycle from an earlier term says nothing about the collection now.
         self.last_cycle_error = None
+        self.last_cycle_permanent = False
 
     def reload_finished(self, applied: bool) -> None:
         self.reloads.labels("applied" if applied else "refused").inc()

@@ -14,6 +14,7 @@ from service.domain.credit_terms import CreditTerms
 from service.domain.credit_walk import WalkResult
 from service.domain.forecast import (
     NotEnoughHistory,
+    Runway,
     SpendProfile,
     build_profile,
     projected_period_spend,
@@ -67,17 +68,18 @@ class RunwayView:
     note: str | None
 
 
-def runway_of(
+def runway_ahead(
     walked: WalkResult | None,
     profile: SpendProfile | NotEnoughHistory,
     terms: CreditTerms,
     now: datetime,
-) -> RunwayView:
+) -> Runway | str:
+    """The forward walk on expected spend, or why there is none."""
     if isinstance(profile, NotEnoughHistory):
-        return RunwayView(None, profile.reason)
+        return profile.reason
     if walked is None:
-        return RunwayView(None, "runway needs CREDITWATCH_STARTING_BALANCE")
-    ahead = runway(
+        return "runway needs CREDITWATCH_STARTING_BALANCE"
+    return runway(
         profile,
         now=now,
         lots=walked.lots,
@@ -87,6 +89,17 @@ def runway_of(
         reloaded_by_month=walked.reloaded_by_month,
         lot_lifetime=terms.lifetime,
     )
+
+
+def runway_of(
+    walked: WalkResult | None,
+    profile: SpendProfile | NotEnoughHistory,
+    terms: CreditTerms,
+    now: datetime,
+) -> RunwayView:
+    ahead = runway_ahead(walked, profile, terms, now)
+    if isinstance(ahead, str):
+        return RunwayView(None, ahead)
     if ahead.zero_at is None:
         days = ahead.horizon.days
         return RunwayView(

@@ -18,11 +18,12 @@ from service.domain.periods import day_start, month_start
 from service.domain.timefmt import rfc3339, rfc3339_or_none
 from service.domain.usage import BUCKET_SECONDS
 from service.runtime.delivery import CHANNEL_RETRYING_ALERT
-from service.runtime.facts import budget_facts
+from service.runtime.facts import Names, budget_facts
 from service.runtime.outlook import balance_in_credits, credit_outlook, recent_history
 from service.settings import Settings
 from service.store.alerts import crossed_thresholds
 from service.store.balance import balance_nanos
+from service.store.bills import adjustments_total_nanos, latest_reconciled_day
 from service.store.leadership import current_leader
 from service.store.ledger_entries import opening_entry
 from service.store.outbox import channel_health, outbox_counts
@@ -77,7 +78,20 @@ def build_status(session: Session, settings: Settings, now: datetime) -> dict[st
         "leader": leader_status(session),
         "credits": outlook["credits"],
         "forecast": outlook["forecast"],
+        "reconciliation": reconciliation_status(session),
         "as_of": rfc3339(now),
+    }
+
+
+def reconciliation_status(session: Session) -> dict[str, Any]:
+    """The newest day adjusted to Anthropic's bill, and every adjustment booked, in total."""
+    latest = latest_reconciled_day(session)
+    return {
+        "last_reconciled_day": f"{latest.day:%Y-%m-%d}" if latest else None,
+        "last_checked_at": rfc3339(latest.checked_at) if latest else None,
+        "last_day_billed_usd": format_usd(latest.billed_nanos) if latest else None,
+        "last_day_estimated_usd": format_usd(latest.estimated_nanos) if latest else None,
+        "adjustments_usd": format_usd(adjustments_total_nanos(session)),
     }
 
 
@@ -89,6 +103,7 @@ def budgets_status(session: Session, settings: Settings, now: datetime) -> list[
         else None
     )
     budgets = budget_facts(session, settings, now, history)
+    names = Names(session)
     groups = [group_key(b, kind) for b in budgets for kind in ("spend", "forecast")]
     alerted = crossed_thresholds(session, groups)
     out = []
@@ -99,6 +114,7 @@ def budgets_status(session: Session, settings: Settings, now: datetime) -> list[
             {
                 "name": rule.name,
                 "scope": rule.scope_text,
+                "scope_unknown": names.unknown_scope(rule),
                 "period": period.kind,
                 "period_label": period.label,
                 "tz": rule.tz,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from service.domain.money import percent_text
 from service.domain.timefmt import format_duration, rfc3339
 from service.settings.database_url import mask_database_url
 from service.settings.grammar import mask_secret, mask_url
@@ -49,6 +50,7 @@ def describe(settings: Settings) -> dict[str, str]:
         ),
         "CREDITWATCH_COLLECTION_ALERT": format_duration(rules.collection_alert),
         "CREDITWATCH_EXPIRY_WARNING": format_duration(rules.expiry_warning),
+        "CREDITWATCH_DRIFT_ALERT": percent_text(rules.drift_percent),
         "CREDITWATCH_METRICS_ADDR": (
             f"{settings.metrics_addr} (/metrics and /healthz)"
             if settings.metrics_addr

@@ -6,16 +6,20 @@ Grammars (DESIGN §3):
 - ``CREDITWATCH_BUDGET_<NAME>=limit=200 period=week thresholds=50,90,100 amounts=150
   forecast=100 tz=Europe/Paris workspace=… api_key=… model=… channels=ops``: more budgets;
   ``thresholds`` and ``forecast`` are percentages of the limit, ``amounts`` absolute USD;
+  ``workspace`` and ``api_key`` take an id or a name, quoted when it has spaces
+  (``workspace="Claude Code"``);
 - ``CREDITWATCH_LOW_BALANCE=25``, ``CREDITWATCH_RUNWAY_ALERT=3d``,
   ``CREDITWATCH_SPIKE=factor=4 min=20`` (optionally ``days=7``, the baseline's length);
 - ``CREDITWATCH_REPEAT_INTERVAL`` (default ``24h``, ``0`` never), ``CREDITWATCH_COLLECTION_ALERT``
-  (``30m``), ``CREDITWATCH_EXPIRY_WARNING`` (``14d``): the health rules are on by default.
+  (``30m``), ``CREDITWATCH_EXPIRY_WARNING`` (``14d``), ``CREDITWATCH_DRIFT_ALERT`` (``5``, the
+  billed-vs-estimated difference in percent of a day): the health rules are on by default.
 Every mistake is a ConfigError naming the variable, the problem and an example.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,6 +37,7 @@ ScopeKey = Literal["workspace", "api_key", "model"]
 BUDGET_PREFIX = "CREDITWATCH_BUDGET_"
 DEFAULT_THRESHOLDS = (Decimal(50), Decimal(80), Decimal(100))
 MAX_PERCENT = Decimal(1000)
+DEFAULT_DRIFT_PERCENT = Decimal(5)
 _BUDGET_KEYS = {
     "limit",
     "period",
@@ -111,6 +116,7 @@ class RuleSettings:
     repeat_interval: timedelta | None = timedelta(hours=24)
     collection_alert: timedelta = timedelta(minutes=30)
     expiry_warning: timedelta = timedelta(days=14)
+    drift_percent: Decimal = DEFAULT_DRIFT_PERCENT
     known_channels: tuple[str, ...] = field(default=())
 
 
@@ -165,6 +171,7 @@ def parse_rules(get: Getter, env: Mapping[str, str], channels: tuple[str, ...]) 
             minimum=timedelta(hours=1),
             maximum=timedelta(days=365),
         ),
+        drift_percent=_drift_percent(get("CREDITWATCH_DRIFT_ALERT")),
         known_channels=channels,
     )
 
@@ -182,7 +189,8 @@ def describe_rules(rules: RuleSettings) -> list[str]:
         "health: collection failing for "
         f"{format_duration(rules.collection_alert)}, data stale, an unknown model price, a reload "
         f"blocked or cut by the monthly limit, credits expiring within "
-        f"{format_duration(rules.expiry_warning)}"
+        f"{format_duration(rules.expiry_warning)}, a day's bill differing from the estimate by "
+        f"more than {percent_text(rules.drift_percent)}"
     )
     repeat = rules.repeat_interval
     lines.append(
@@ -305,9 +313,14 @@ def parse_budget(
 
 
 def _fields(variable: str, raw: str, allowed: set[str], example: str) -> dict[str, str]:
-    """``key=value`` tokens separated by white space; each key once, every key known."""
+    """``key=value`` tokens separated by white space, a value quoted like a shell word when it
+    has spaces (``workspace="Claude Code"``); each key once, every key known."""
     fields: dict[str, str] = {}
-    for token in raw.split():
+    try:
+        tokens = shlex.split(raw)
+    except ValueError as exc:  # an unclosed quote
+        raise ConfigError(variable, f"cannot be read: {exc}", example) from None
+    for token in tokens:
         key, equals, value = token.partition("=")
         if not equals or not value:
             raise ConfigError(variable, f"{token!r} is not key=value", example)
@@ -385,6 +398,20 @@ def _parse_spike(raw: str) -> SpikeRule:
     if not days.isdigit() or not 2 <= int(days) <= 14:
         raise ConfigError(variable, f"days={days!r} is not a whole number from 2 to 14", "days=7")
     return SpikeRule(factor=factor, min_usd=minimum, days=int(days))
+
+
+def _drift_percent(raw: str | None) -> Decimal:
+    """A percentage above 0 and at most 100 (``5`` or ``5%``); the default when unset."""
+    if raw is None or not raw.strip():
+        return DEFAULT_DRIFT_PERCENT
+    variable, example = "CREDITWATCH_DRIFT_ALERT", "5  (percent of the day's bill)"
+    try:
+        value = Decimal(raw.strip().removesuffix("%"))
+    except InvalidOperation:
+        raise ConfigError(variable, f"{raw!r} is not a percentage", example) from None
+    if not value.is_finite() or not Decimal(0) < value <= Decimal(100):
+        raise ConfigError(variable, f"{raw!r} is not a percentage above 0 and at most 100", example)
+    return value.normalize()
 
 
 def _repeat_interval(raw: str | None) -> timedelta | None:

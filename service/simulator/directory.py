@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.simulator.catalog import make_id
@@ -11,7 +12,29 @@ from service.simulator.workload import Workload
 Json = dict[str, Any]
 
 
-def list_api_keys(workload: Workload, pairs: list[tuple[str, str]], *, stuck: bool = False) -> Json:
+@dataclass
+class Directory:
+    """Changes to the catalog's names that tests make while the server runs: a key or
+    workspace renamed in the Console, or one the lists do not show (deleted, or created after
+    a client's last look)."""
+
+    renamed: dict[str, str] = field(default_factory=dict)
+    unlisted: set[str] = field(default_factory=set)
+
+    def name(self, entity_id: str, name: str) -> str:
+        return self.renamed.get(entity_id, name)
+
+    def listed(self, entity_id: str) -> bool:
+        return entity_id not in self.unlisted
+
+
+def list_api_keys(
+    workload: Workload,
+    pairs: list[tuple[str, str]],
+    *,
+    stuck: bool = False,
+    directory: Directory | None = None,
+) -> Json:
     """A page of API key objects (oldest first); raises a 400 ApiError for a bad query."""
     query = Query(
         pairs,
@@ -22,11 +45,12 @@ def list_api_keys(workload: Workload, pairs: list[tuple[str, str]], *, stuck: bo
         raise invalid(f"status: Input should be 'active', 'inactive' or 'archived', got {status!r}")
     workspace = query.get("workspace_id")
     creator = query.get("created_by_user_id")
+    directory = directory or Directory()
     items = [
         {
             "id": key.id,
             "type": "api_key",
-            "name": key.name,
+            "name": directory.name(key.id, key.name),
             "workspace_id": key.workspace_id,
             "status": "active",
             "created_at": format_datetime(key.created_at),
@@ -37,27 +61,34 @@ def list_api_keys(workload: Workload, pairs: list[tuple[str, str]], *, stuck: bo
         if status in {None, "active"}
         and workspace in {None, key.workspace_id}
         and creator in {None, key.created_by}
+        and directory.listed(key.id)
     ]
     return _cursor_page(items, query, stuck=stuck)
 
 
 def list_workspaces(
-    workload: Workload, pairs: list[tuple[str, str]], *, stuck: bool = False
+    workload: Workload,
+    pairs: list[tuple[str, str]],
+    *,
+    stuck: bool = False,
+    directory: Directory | None = None,
 ) -> Json:
     """A page of workspace objects (the default workspace is not one); raises a 400 ApiError."""
     query = Query(pairs, single={"limit", "after_id", "before_id", "include_archived"})
     if query.get("include_archived") not in {None, "true", "false"}:
         raise invalid("include_archived: Input should be a valid boolean")
+    directory = directory or Directory()
     items = [
         {
             "id": workspace.id,
             "type": "workspace",
-            "name": workspace.name,
+            "name": directory.name(workspace.id, workspace.name),
             "created_at": format_datetime(workspace.created_at),
             "archived_at": None,
             "display_color": workspace.display_color,
         }
         for workspace in workload.workspaces
+        if directory.listed(workspace.id)
     ]
     return _cursor_page(items, query, stuck=stuck)
 

@@ -24,7 +24,8 @@ MalformedKind = Literal[
 - ``negative_tokens``: a usage count is negative; in a cost report, ``amount`` is ``"-1"``;
 - ``bad_timestamp``: a bucket's ``starting_at`` is ``"yesterday"``.
 
-The last three act on the first result (or bucket) of a report, adding one if the page has none.
+The last three act on the first result (or bucket) of a report, adding one if the page has none;
+on the Analytics API's flat rows they act on the first row (its ``usage`` or ``cost``).
 """
 
 _REPORTS = "/v1/organizations/usage_report"
@@ -40,6 +41,27 @@ _FABRICATED_USAGE: dict[str, Any] = {
     "service_tier": None,
     "context_window": None,
     "inference_geo": None,
+}
+_ANALYTICS_ROW: dict[str, Any] = {
+    "starting_at": "2026-03-01T00:00:00Z",
+    "ending_at": "2026-03-01T01:00:00Z",
+    "group": {},
+}
+_FABRICATED_USAGE_ROW: dict[str, Any] = {
+    **_ANALYTICS_ROW,
+    "usage": {
+        "uncached_input_tokens": 1500,
+        "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
+        "cache_read_input_tokens": 0,
+        "output_tokens": 500,
+        "server_tool_use": {"web_search_requests": 0},
+        "total_tokens": 2000,
+        "requests": 1,
+    },
+}
+_FABRICATED_COST_ROW: dict[str, Any] = {
+    **_ANALYTICS_ROW,
+    "cost": {"amount": "100", "list_amount": "100", "currency": "USD", "requests": 1},
 }
 _ANY = "/v1/"
 
@@ -143,6 +165,8 @@ def corrupt(payload: dict[str, Any], kind: MalformedKind, *, cost_report: bool =
     broken = copy.deepcopy(payload)
     if kind == "missing_data":
         broken.pop("data", None)
+    elif "data_refreshed_at" in broken:
+        _corrupt_analytics_row(broken, kind, cost_report=cost_report)
     elif kind == "bad_timestamp":
         _first_bucket(broken)["starting_at"] = "yesterday"
     else:
@@ -153,6 +177,22 @@ def corrupt(payload: dict[str, Any], kind: MalformedKind, *, cost_report: bool =
             value = int(result.get("output_tokens", 500))
             result["output_tokens"] = str(value) if kind == "string_int" else -max(value, 1)
     return json.dumps(broken).encode()
+
+
+def _corrupt_analytics_row(
+    payload: dict[str, Any], kind: MalformedKind, *, cost_report: bool
+) -> None:
+    data = payload.setdefault("data", [])
+    if not data:
+        data.append(copy.deepcopy(_FABRICATED_COST_ROW if cost_report else _FABRICATED_USAGE_ROW))
+    row: dict[str, Any] = data[0]
+    if kind == "bad_timestamp":
+        row["starting_at"] = "yesterday"
+    elif cost_report:
+        row["cost"]["amount"] = "n/a" if kind == "string_int" else "-1"
+    else:
+        value = int(row["usage"]["output_tokens"])
+        row["usage"]["output_tokens"] = str(value) if kind == "string_int" else -max(value, 1)
 
 
 def _first_bucket(payload: dict[str, Any]) -> dict[str, Any]:

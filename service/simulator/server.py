@@ -16,9 +16,13 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from service.simulator.analytics_cost import AnalyticsCostBook, analytics_cost
+from service.simulator.analytics_query import ANALYTICS_BETA
+from service.simulator.analytics_rows import AnalyticsData
+from service.simulator.analytics_usage import analytics_usage
 from service.simulator.catalog import mix64
 from service.simulator.cost_report import CostBook, cost_report
-from service.simulator.directory import list_api_keys, list_workspaces, organization
+from service.simulator.directory import Directory, list_api_keys, list_workspaces, organization
 from service.simulator.faults import Fault, Faults, corrupt
 from service.simulator.usage_report import usage_report
 from service.simulator.wire import ERROR_TYPES, ApiError
@@ -28,7 +32,11 @@ logger = logging.getLogger(__name__)
 
 USAGE_PATH = "/v1/organizations/usage_report/messages"
 COST_PATH = "/v1/organizations/cost_report"
-_VERSIONS = {"2023-06-01", "2023-01-01"}
+ANALYTICS_USAGE_PATH = "/v1/organizations/analytics/usage"
+ANALYTICS_COST_PATH = "/v1/organizations/analytics/cost"
+# The official SDK (anthropic 2.14+) sends 2026-10-21.
+_VERSIONS = {"2023-06-01", "2023-01-01", "2026-10-21"}
+_BETA_PATHS = {ANALYTICS_USAGE_PATH: ANALYTICS_BETA, ANALYTICS_COST_PATH: ANALYTICS_BETA}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FAULT_MESSAGES = {
     429: "Rate limited. Please retry after the time in the retry-after header.",
@@ -43,7 +51,8 @@ Route = Callable[[list[tuple[str, str]], int, bool], dict[str, Any]]
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """A request as the server saw it; the ``x-api-key`` header value is redacted."""
+    """A request as the server saw it; the ``x-api-key`` and ``authorization`` values are
+    redacted."""
 
     method: str
     path: str
@@ -65,6 +74,7 @@ class SimulatorServer:
 
     ``clock`` gives the simulated now (default: the real UTC time); reports never show a bucket
     that starts after it. ``forbidden_key`` is a key that authenticates but lacks permission.
+    ``directory`` renames or hides keys and workspaces in the name lists while it runs.
     """
 
     def __init__(
@@ -86,6 +96,7 @@ class SimulatorServer:
         self.org_name = org_name
         self.base_url = ""
         self.faults = Faults()
+        self.directory = Directory()
         self.requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -93,14 +104,22 @@ class SimulatorServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         book = CostBook(workload)
+        analytics = AnalyticsData(workload)
+        analytics_book = AnalyticsCostBook(analytics)
         self._routes: dict[str, Route] = {
             USAGE_PATH: lambda q, now, stuck: usage_report(workload, q, now, stuck=stuck),
             COST_PATH: lambda q, now, stuck: cost_report(workload, book, q, now, stuck=stuck),
+            ANALYTICS_USAGE_PATH: lambda q, now, stuck: analytics_usage(
+                analytics, q, now, stuck=stuck
+            ),
+            ANALYTICS_COST_PATH: lambda q, now, stuck: analytics_cost(
+                analytics_book, q, now, stuck=stuck
+            ),
             "/v1/organizations/api_keys": lambda q, _now, stuck: list_api_keys(
-                workload, q, stuck=stuck
+                workload, q, stuck=stuck, directory=self.directory
             ),
             "/v1/organizations/workspaces": lambda q, _now, stuck: list_workspaces(
-                workload, q, stuck=stuck
+                workload, q, stuck=stuck, directory=self.directory
             ),
             "/v1/organizations/me": lambda q, _now, _stuck: organization(workload, org_name, q),
         }
@@ -163,7 +182,8 @@ class SimulatorServer:
         length = int(headers.get("content-length") or 0)
         if length:
             handler.rfile.read(length)
-        recorded = {k: (_REDACTED if k == "x-api-key" else v) for k, v in headers.items()}
+        secret = {"x-api-key", "authorization"}
+        recorded = {k: (_REDACTED if k in secret else v) for k, v in headers.items()}
         with self._requests_lock:
             self.requests.append(RecordedRequest(method, parts.path, pairs, recorded))
         request_id = self._request_id()
@@ -188,7 +208,7 @@ class SimulatorServer:
         headers: dict[str, str],
         request_id: str,
     ) -> _Response:
-        key = headers.get("x-api-key")
+        key = _presented_key(headers)
         if key is None or key not in {self.admin_key, self.forbidden_key}:
             raise ApiError(401, "invalid x-api-key")
         if key == self.forbidden_key:
@@ -198,6 +218,10 @@ class SimulatorServer:
             raise ApiError(400, "anthropic-version: header is required")
         if version not in _VERSIONS:
             raise ApiError(400, f"anthropic-version: {version!r} is not a valid version")
+        beta = _BETA_PATHS.get(path)
+        betas = {b.strip() for b in headers.get("anthropic-beta", "").split(",")}
+        if beta is not None and beta not in betas:
+            raise ApiError(400, f"anthropic-beta: this endpoint is in beta; send {beta!r}")
         fault = self.faults.take(path)
         if fault is not None and fault.delay is not None:
             self._stopping.wait(fault.delay)
@@ -211,7 +235,8 @@ class SimulatorServer:
         stuck = fault is not None and fault.stuck_cursor
         payload = route(pairs, self.now_seconds(), stuck)
         if fault is not None and fault.malformed is not None:
-            body = corrupt(payload, fault.malformed, cost_report=path == COST_PATH)
+            costs = path in {COST_PATH, ANALYTICS_COST_PATH}
+            body = corrupt(payload, fault.malformed, cost_report=costs)
             content_type = "text/html" if fault.malformed == "non_json" else "application/json"
             return _Response(200, body, content_type)
         return _Response(200, json.dumps(payload, separators=(",", ":")).encode())
@@ -225,6 +250,15 @@ class SimulatorServer:
             value, digit = divmod(value, len(alphabet))
             chars.append(alphabet[digit])
         return f"req_011C{''.join(chars)}{serial:010d}"
+
+
+def _presented_key(headers: dict[str, str]) -> str | None:
+    """The key of ``x-api-key``, else of ``Authorization: Bearer`` (the official SDK's way)."""
+    key = headers.get("x-api-key")
+    if key is not None:
+        return key
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def _error_body(error: ApiError, request_id: str) -> bytes:
@@ -283,6 +317,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes; with Nagle and delayed ACKs each keep-alive
+    # request would wait ~40 ms for the second.
+    disable_nagle_algorithm = True
     server_version = "creditwatch-simulator"
     sys_version = ""
     timeout = 30

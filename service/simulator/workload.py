@@ -62,6 +62,40 @@ class Spike:
 
 
 @dataclass(frozen=True)
+class BillPriceChange:
+    """From the UTC day of ``effective_from`` on, the bill charges ``factor`` × the list price
+    for ``model`` (an id prefix) and ``token_type`` (a cost-report token type such as
+    ``output_tokens``; None: all of the model's usage): a price change the client's price book
+    does not know about."""
+
+    effective_from: datetime
+    model: str
+    factor: Decimal
+    token_type: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeExecution:
+    """Code execution billed per UTC day (a cost only the cost report has), from ``start`` on,
+    in the named workspace at ``workspace`` (an index into the workspaces; None: the default
+    workspace). A day in progress shows the share of the day elapsed."""
+
+    usd_per_day: Decimal
+    workspace: int | None = None
+    start: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BillRevision:
+    """The bill of the UTC day starting at ``day`` is multiplied by ``factor`` once ``after``
+    has passed since that day ended (Anthropic revises bills after the fact)."""
+
+    day: datetime
+    factor: Decimal
+    after: timedelta = timedelta(days=2)
+
+
+@dataclass(frozen=True)
 class WorkloadSpec:
     """The knobs of a synthetic organization. Equal specs give byte-identical reports."""
 
@@ -79,6 +113,11 @@ class WorkloadSpec:
     growth_window: timedelta = timedelta(hours=1)
     bill_adjustment: Decimal = Decimal(1)
     """Multiplier from list price to what ``cost_report`` bills (e.g. ``Decimal("0.97")``)."""
+    bill_price_changes: tuple[BillPriceChange, ...] = ()
+    code_execution: tuple[CodeExecution, ...] = ()
+    bill_revisions: tuple[BillRevision, ...] = ()
+    priority_days: tuple[datetime, ...] | None = None
+    """When set, priority-tier streams have usage only on these UTC days (their midnights)."""
 
     def __post_init__(self) -> None:
         if self.start.utcoffset() != timedelta(0):
@@ -87,6 +126,9 @@ class WorkloadSpec:
             raise ValueError("WorkloadSpec needs n_workspaces >= 0, n_keys >= 0 and a model")
         if self.visibility_delay < timedelta(0) or self.growth_window < timedelta(0):
             raise ValueError("visibility_delay and growth_window must not be negative")
+        for day in (*(r.day for r in self.bill_revisions), *(self.priority_days or ())):
+            if day.utcoffset() != timedelta(0) or int(day.timestamp()) % _DAY:
+                raise ValueError("bill revision and priority days must be UTC midnights")
 
 
 @dataclass
@@ -118,6 +160,12 @@ class Workload:
         self._hour_seed = mix64(spec.seed * 0xA24BAED4963EE407)
         self._spike = _spike_window(spec.spike)
         self._rows = [(s.seed, s.api_key_id, *s.base) for s in self.streams]
+        self._priority = [s.index for s in self.streams if s.service_tier == "priority"]
+        self._priority_days = (
+            None
+            if spec.priority_days is None
+            else frozenset(int(d.timestamp()) // _DAY for d in spec.priority_days)
+        )
         self.truth_hour = lru_cache(maxsize=96)(self._compute_truth_hour)
         self._truth_day = lru_cache(maxsize=64)(self._compute_truth_day)
         self._minute_split = lru_cache(maxsize=8)(self._compute_minute_split)
@@ -155,6 +203,9 @@ class Workload:
                     b5 * f * (700 + ((x >> 45) & 511)) // 1_000_000_000,
                 )
             )
+        if self._priority_days is not None and days_since_epoch not in self._priority_days:
+            for index in self._priority:
+                result[index] = ZERO
         return result
 
     def _compute_truth_day(self, day: int) -> Sequence[Counts]:

@@ -1,7 +1,7 @@
 """The balance's stated facts: the starting balance (opening entry) and credit purchases.
 
-The balance is the sum of the ledger entries: the opening, purchases, usage charges (negative)
-and the walk's derived reloads and expiries.
+The balance is the sum of the ledger entries: the opening, purchases, usage charges (negative),
+bill adjustments (:mod:`service.store.bills`) and the walk's derived reloads and expiries.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from service.domain.timefmt import rfc3339
 from service.errors import LedgerError
+from service.store.bills import unbook_adjustments_before
 from service.store.ledger_entries import book_charge_entries, opening_entry
 from service.store.tables import LEDGER, USAGE, LedgerEntry
 
@@ -76,6 +77,8 @@ def rebase_charges(session: Session, opening_at: datetime | None, now: datetime)
     charged = {(start, width): int(total) for start, width, total in per_bucket}
     book_charge_entries(session, charged, now, note="re-charged: starting balance time changed")
     session.execute(update(USAGE).where(diff != 0).values(charged_nanos=target))
+    # A day that now begins before the starting balance is not adjusted to its bill either.
+    unbook_adjustments_before(session, opening_at, now)
 
 
 def add_purchase(

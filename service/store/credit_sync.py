@@ -16,10 +16,12 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from service.domain.billing import ADJUSTMENT_SPAN
 from service.domain.credit_terms import CreditTerms
 from service.domain.credit_walk import Charge, Lot, LotKind, WalkResult, walk
 from service.domain.usage import BUCKET_SECONDS
 from service.store.balance import purchases
+from service.store.bills import adjustment_charges
 from service.store.ledger_entries import opening_entry
 from service.store.stored_settings import store_value, stored_value
 from service.store.tables import LEDGER, USAGE, ReloadBlock
@@ -67,7 +69,11 @@ def bucket_charges(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[Charge]:
-    """Usage cost per bucket in time order: charged cost, or all cost (for what-if replays)."""
+    """Usage cost per bucket in time order: charged cost, or all cost (for what-if replays).
+
+    The bill adjustments are charges too, each over the last hour of its day (negative when the
+    bill was below the estimate: a credit back), after a usage bucket that starts with it.
+    """
     amount = USAGE.c.charged_nanos if charged_only else USAGE.c.cost_nanos
     statement = select(USAGE.c.bucket_start, func.sum(amount)).where(USAGE.c.bucket_width == width)
     if since is not None:
@@ -76,7 +82,14 @@ def bucket_charges(
         statement = statement.where(USAGE.c.bucket_start < until)
     step = timedelta(seconds=BUCKET_SECONDS[width])
     rows = session.execute(statement.group_by(USAGE.c.bucket_start).order_by(USAGE.c.bucket_start))
-    return [Charge(start, start + step, int(total)) for start, total in rows if int(total) > 0]
+    usage = [Charge(start, start + step, int(total)) for start, total in rows if int(total) > 0]
+    adjustments = [
+        Charge(at, at + ADJUSTMENT_SPAN, amount)
+        for at, amount in adjustment_charges(session, since, until)
+    ]
+    if not adjustments:
+        return usage
+    return sorted(usage + adjustments, key=lambda charge: charge.start)
 
 
 def current_walk(

@@ -129,8 +129,13 @@ class PostgresLeadership:
         connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         # The server side of the keepalives: a leader cut off from the database loses the lock
         # within idle + interval × count seconds, not after the kernel's two hours.
-        for setting in ("idle", "interval", "count"):
-            connection.execute(text(f"SET tcp_keepalives_{setting} = {_KEEPALIVE[setting]}"))
+        try:
+            for setting in ("idle", "interval", "count"):
+                connection.execute(text(f"SET tcp_keepalives_{setting} = {_KEEPALIVE[setting]}"))
+        except BaseException:
+            with contextlib.suppress(SQLAlchemyError):
+                connection.close()
+            raise
         return connection
 
     def _still_ours(self, connection: Connection) -> bool:

@@ -1,20 +1,35 @@
-"""Display names of API keys, workspaces and the organization, cached from the Admin API."""
+"""Display names of API keys, workspaces and the organization, cached from the Admin API.
+
+A refresh updates the names it lists and keeps the others: a key deleted upstream no longer
+appears in ``/v1/organizations/api_keys``, but its old usage still deserves its name. The
+bookkeeping of refreshes lives beside the names, under the kind ``refreshed``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from service.store.tables import EntityName
 
+_STAMPS = "refreshed"
+
 
 def save_names(session: Session, kind: str, names: dict[str, str], now: datetime) -> None:
-    """Replace the stored names of one kind: ``api_key``, ``workspace`` or ``organization``."""
-    session.execute(delete(EntityName).where(col(EntityName.kind) == kind))
-    session.add_all(EntityName(kind=kind, id=i, name=n, updated_at=now) for i, n in names.items())
+    """Store the names of one kind (``api_key``, ``workspace``, ``organization``): each listed
+    id gets its current name (a rename upstream shows after the refresh); others are kept."""
+    statement = select(EntityName).where(col(EntityName.kind) == kind)
+    stored = {row.id: row for row in session.scalars(statement)}
+    for entity_id, name in names.items():
+        row = stored.get(entity_id)
+        if row is None:
+            session.add(EntityName(kind=kind, id=entity_id, name=name, updated_at=now))
+        elif row.name != name:
+            row.name, row.updated_at = name, now
     session.flush()
 
 
@@ -23,3 +38,35 @@ def load_names(session: Session, kind: str) -> dict[str, str]:
         select(col(EntityName.id), col(EntityName.name)).where(col(EntityName.kind) == kind)
     )
     return {str(i): str(n) for i, n in rows}
+
+
+@dataclass(frozen=True)
+class RefreshState:
+    """When names were last fetched, when a fetch was last tried, and a digest of the ids in
+    usage that the last fetch could not name (so the same unknown ids do not refetch at once)."""
+
+    refreshed_at: datetime | None = None
+    attempted_at: datetime | None = None
+    unresolved: str = ""
+
+
+def refresh_state(session: Session) -> RefreshState:
+    stamps = load_names(session, _STAMPS)
+
+    def moment(key: str) -> datetime | None:
+        value = stamps.get(key)
+        return datetime.fromisoformat(value) if value else None
+
+    return RefreshState(
+        refreshed_at=moment("names"),
+        attempted_at=moment("attempted"),
+        unresolved=stamps.get("unresolved", ""),
+    )
+
+
+def record_refresh(session: Session, now: datetime, *, ok: bool, unresolved: str = "") -> None:
+    """Note a refresh attempt; a successful one also moves the refresh time and the digest."""
+    stamps = {"attempted": now.isoformat()}
+    if ok:
+        stamps |= {"names": now.isoformat(), "unresolved": unresolved}
+    save_names(session, _STAMPS, stamps, now)

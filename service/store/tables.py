@@ -73,7 +73,8 @@ class LedgerEntry(SQLModel, table=True):
     """A signed change of the credit balance. The balance is the sum of ``amount_nanos``.
 
     Kinds: ``opening`` and ``purchase`` (lots the operator states; ``expires_at`` overrides the
-    default lifetime), ``usage``, and the walk's derived ``reload`` and ``expiry`` entries.
+    default lifetime), ``usage``, ``adjustment`` (reconciliation with the bill, see
+    :mod:`service.store.bills`), and the walk's derived ``reload`` and ``expiry`` entries.
 
     ``usage`` entries are per bucket and per booking: the sum of the cost differences of that
     bucket's rows that were new or grew, so re-reading unchanged data books nothing.
@@ -236,6 +237,75 @@ class DeliveryAttempt(SQLModel, table=True):
     outcome: str = Field(max_length=20)  # sent | retry | failed
     status: str | None = Field(default=None, max_length=20)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class BilledCost(SQLModel, table=True):
+    """One row of Anthropic's ``cost_report`` for a UTC day (grouped by workspace and
+    description), as last fetched: what the organization is billed, in nano-USD.
+
+    ``""`` stands for the report's ``null`` (``workspace_id ""`` is the default workspace; a
+    row without a model, such as code execution, has ``model ""``). A revised bill replaces the
+    day's rows; a fetch that returns nothing for a day keeps the rows it had (a bill does not
+    vanish). Stored for every day reconcile fetched, also days it does not adjust (before the
+    starting balance). Priority-tier usage is never in it (Anthropic's report omits it).
+    """
+
+    __tablename__ = "billed_cost"
+    __table_args__ = (
+        UniqueConstraint(
+            "day",
+            "workspace_id",
+            "description",
+            "cost_type",
+            "model",
+            "token_type",
+            "service_tier",
+            "context_window",
+            "inference_geo",
+            name="uq_billed_cost_natural_key",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: datetime = _utc(index=True)
+    workspace_id: str = Field(default="", max_length=200)
+    description: str = Field(default="", sa_column=Column(String(500), nullable=False))
+    cost_type: str = Field(default="", max_length=50)
+    model: str = Field(default="", max_length=200)
+    token_type: str = Field(default="", max_length=100)
+    service_tier: str = Field(default="", max_length=50)
+    context_window: str = Field(default="", max_length=50)
+    inference_geo: str = Field(default="", max_length=50)
+    amount_nanos: int = _nanos()
+    fetched_at: datetime = _utc()
+
+
+class BillAdjustment(SQLModel, table=True):
+    """Reconcile's state for one adjusted UTC day and workspace: the bill, the estimate it was
+    compared with, and the adjustment booked so far (the sum of its ``adjustment`` ledger
+    entries, each booked at the start of the day's last hour).
+
+    ``estimated_nanos`` is the usage charged for the day and workspace *less* the priority
+    tier, which the bill omits: that part, ``priority_nanos``, keeps its estimate and is left
+    out of the comparison. After each run ``adjusted_nanos == billed_nanos - estimated_nanos``,
+    so the ledger charges the day ``billed_nanos + priority_nanos``; the difference a report
+    shows is ``billed_nanos - estimated_nanos``. ``breakdown`` is JSON, ``[[model, kind,
+    billed_nanos, estimated_nanos], …]`` per model and token type (``kind`` is the cost
+    report's ``token_type``, or its ``cost_type`` such as ``web_search`` or
+    ``code_execution``), which names what drifted. Days before the starting balance, today
+    and days whose bill is not out yet have no row.
+    """
+
+    __tablename__ = "bill_adjustment"
+
+    day: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    workspace_id: str = Field(primary_key=True, max_length=200)
+    billed_nanos: int = _nanos()
+    estimated_nanos: int = _nanos()
+    priority_nanos: int = _nanos()
+    adjusted_nanos: int = _nanos()
+    breakdown: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    checked_at: datetime = _utc()
 
 
 # The Core tables, for bulk statements that bypass the ORM.

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,14 +25,20 @@ from tests.helpers import run_cli
 STORY_ARGS = ("--cycles", "9", "--interval", "1")
 
 
-def _demo_process(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    """``python -m service demo ARGS`` in an empty folder, with no creditwatch settings around."""
+@contextmanager
+def _demo_process(tmp_path: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """``python -m service demo ARGS`` in an empty folder, with no creditwatch settings around
+    and a temporary folder of its own, which must be empty again when it has exited. Killed if
+    the test leaves it running (a hung demo fails its test, not the whole run)."""
     env = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("CREDITWATCH_", "ANTHROPIC_"))
     }
-    return subprocess.Popen(
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env["TMPDIR"] = str(scratch)
+    process = subprocess.Popen(
         [sys.executable, "-m", "service", "demo", *args],
         cwd=tmp_path,
         env=env,
@@ -38,6 +46,16 @@ def _demo_process(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+    assert list(scratch.iterdir()) == [], "the demo left its temporary folder behind"
 
 
 def _first(lines: list[str], text: str) -> int:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from service.domain.credit_walk import Charge, Expiry, Lot, Reload, ReloadPolicy, walk
 
 T0 = datetime(2026, 11, 30, 18, tzinfo=UTC)
@@ -132,10 +130,38 @@ def test_a_purchase_first_pays_what_was_overdrawn() -> None:
     assert result.balance_nanos == 80 * USD
 
 
-def test_negative_charges_are_refused() -> None:
-    """Usage cost never shrinks; a negative charge is a caller bug."""
-    with pytest.raises(ValueError, match="negative"):
-        walk([lot(10)], [Charge(T0, T0 + H, -1)], start=T0, until=T0 + H)
+def test_a_negative_charge_is_a_credit_back_to_the_lot_last_consumed() -> None:
+    """A bill below the estimate gives back: the newest consumed lot refills first."""
+    lots = [lot(50), lot(100, at=T0 + H, key="p")]
+    # 50 spent from the opening, then 60 from p (the opening is empty): p holds 40.
+    spent = [Charge(T0 + 2 * H, T0 + 3 * H, 110 * USD), Charge(T0 + 3 * H, T0 + 4 * H, -70 * USD)]
+    result = walk(lots, spent, start=T0, until=T0 + 4 * H)
+    assert result.remaining == {"opening": 10 * USD, "p": 100 * USD}
+    assert result.balance_nanos == 110 * USD
+
+
+def test_a_credit_back_pays_the_overdraft_first() -> None:
+    """Usage past the last lot is owed; a credit settles that before it refills a lot."""
+    spent = [Charge(T0, T0 + H, 30 * USD), Charge(T0 + H, T0 + 2 * H, -25 * USD)]
+    result = walk([lot(10)], spent, start=T0, until=T0 + 2 * H)
+    assert result.remaining == {"opening": 5 * USD}
+    assert result.balance_nanos == 5 * USD
+    assert result.first_zero_at == T0
+
+
+def test_a_credit_back_never_triggers_a_reload_and_lifts_a_low_balance() -> None:
+    """Only a debit can bring the balance under the threshold; a credit makes no reload."""
+    spent = [Charge(T0, T0 + H, 45 * USD), Charge(T0 + H, T0 + 2 * H, -5 * USD)]
+    result = walk([lot(100)], spent, start=T0, until=T0 + 2 * H, policy=POLICY)
+    assert result.reloads == []
+    assert result.balance_nanos == 60 * USD
+
+
+def test_a_credit_back_larger_than_what_was_spent_stays_with_the_newest_lot() -> None:
+    """More back than was consumed (a bill credit): the surplus is kept, nothing is lost."""
+    spent = [Charge(T0, T0 + H, 5 * USD), Charge(T0 + H, T0 + 2 * H, -8 * USD)]
+    result = walk([lot(10)], spent, start=T0, until=T0 + 2 * H)
+    assert result.balance_nanos == 13 * USD
 
 
 def test_an_expiry_at_the_moment_a_reload_is_due_makes_one_reload() -> None:

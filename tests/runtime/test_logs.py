@@ -94,7 +94,7 @@ def test_under_journald_no_timestamp_and_a_syslog_priority(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """JOURNAL_STREAM set: each line starts with <priority> (warning 4, error 3, info 6), with
-    no ts= (the journal stamps it); JSON drops ts too."""
+    no ts= (the journal stamps it); JSON too, its object after the prefix."""
     monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
     configure_logging("INFO", "text", [])
     log = logging.getLogger("creditwatch.test")
@@ -106,7 +106,9 @@ def test_under_journald_no_timestamp_and_a_syslog_priority(
     assert not any("ts=" in line for line in lines)
     configure_logging("INFO", "json", [])
     log.warning("four", extra={"fields": {"event": "reload"}})
-    entry = json.loads(capsys.readouterr().err)
+    line = capsys.readouterr().err
+    assert line.startswith("<4>{")
+    entry = json.loads(line[3:])
     assert "ts" not in entry
     assert (entry["level"], entry["message"], entry["event"]) == ("WARNING", "four", "reload")
 

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
+import sqlalchemy
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
@@ -244,8 +245,9 @@ def test_metrics_pass_promtool_and_agree_with_status(
 def test_healthz_and_metrics_follow_an_api_outage(
     simulated: Simulated, db_url: str, tmp_path: Path
 ) -> None:
-    """A rejected key and an overloaded API each turn /healthz 503 with the reason and count
-    in /metrics by class; both recover; SIGTERM stops the endpoint with the daemon."""
+    """A rejected key turns /healthz 503 at once, an overloaded API "degraded" (503 only past
+    CREDITWATCH_COLLECTION_ALERT); both count in /metrics by class and recover; SIGTERM stops
+    the endpoint with the daemon."""
     env = daemon_env(simulated, db_url, port := free_port())
     faults = simulated.server.faults
     with running(env, tmp_path) as process:
@@ -272,7 +274,8 @@ def test_healthz_and_metrics_follow_an_api_outage(
         assert value(get(port, "/metrics").text, "creditwatch_collection_failing") == 0
 
         faults.add(status=529, times=None)
-        wait_for(healthz_says(port, 503, "the last cycle failed", "529 overloaded_error"), "529")
+        # A transient failure is "degraded" until it lasts CREDITWATCH_COLLECTION_ALERT.
+        wait_for(healthz_says(port, 200, "ok: degraded: collection failing since", "529"), "529")
         body = get(port, "/metrics").text
         unavailable = value(body, "creditwatch_admin_api_errors_total", **{"class": "unavailable"})
         assert (unavailable or 0) >= 1
@@ -438,20 +441,20 @@ def test_healthz_masks_secrets_in_recorded_errors(db_url: str, engine: Engine) -
     with serving(daemon):
         follower = get(port, "/healthz")
         daemon.on_leadership(True)
-        daemon.on_cycle(0.1, AdminAPIError(f"upstream echoed {KEY} back"))
+        daemon.on_cycle(0.1, AdminAPIAuthError(f"upstream echoed {KEY} back", status=401))
         leader = get(port, "/healthz")
         body = get(port, "/metrics").text
         daemon.on_leadership(False)
         daemon.on_leadership(True)
         again = get(port, "/healthz")
-    assert follower.status_code == 503
+    assert follower.status_code == 200  # failing for a minute: degraded, not yet unhealthy
     assert "collection failing since" in follower.text
     assert "proxy said: bad header x-api-key: sk-a…(masked)" in follower.text
     assert leader.status_code == 503
     assert "the last cycle failed: " in leader.text
     assert "upstream echoed sk-a…(masked) back" in leader.text
     assert value(body, "creditwatch_leader") == 1
-    assert value(body, "creditwatch_admin_api_errors_total", **{"class": "rejected"}) == 1
+    assert value(body, "creditwatch_admin_api_errors_total", **{"class": "auth"}) == 1
     assert "collection failing since" in again.text, "a new term forgets the old term's cycle"
     for text in (follower.text, leader.text, again.text, body):
         assert KEY not in text
@@ -541,10 +544,22 @@ def fresh(**changes: object) -> CollectionView:
         ),
         pytest.param(
             fresh(),
-            Observed(STARTED, leading=True, last_cycle_error="collection failed: 401"),
+            Observed(
+                STARTED,
+                leading=True,
+                last_cycle_error="collection failed: 401",
+                last_cycle_permanent=True,
+            ),
             503,
             "the last cycle failed: collection failed: 401",
-            id="own-cycle-failed",
+            id="own-cycle-rejected-key",
+        ),
+        pytest.param(
+            fresh(),
+            Observed(STARTED, leading=True, last_cycle_error="collection failed: 529"),
+            200,
+            "last collection 1m ago; this instance leads",
+            id="own-transient-failure-waits-for-the-ledger",
         ),
         pytest.param(
             fresh(),
@@ -556,9 +571,24 @@ def fresh(**changes: object) -> CollectionView:
         pytest.param(
             fresh(failing_since=NOW - timedelta(seconds=30), last_error="529 overloaded\nagain"),
             Observed(STARTED, leading=False),
+            200,
+            "degraded: collection failing since 2026-11-20T11:59:30Z (unhealthy after 30m): "
+            "529 overloaded again; last collection 1m ago",
+            id="ledger-records-a-young-failure",
+        ),
+        pytest.param(
+            fresh(failing_since=NOW - ALERT, last_error="529"),
+            Observed(STARTED, leading=False),
+            200,
+            "degraded",
+            id="failing-at-the-limit",
+        ),
+        pytest.param(
+            fresh(failing_since=NOW - ALERT - timedelta(seconds=1), last_error="529 overloaded"),
+            Observed(STARTED, leading=False),
             503,
-            "collection failing since 2026-11-20T11:59:30Z: 529 overloaded again",
-            id="ledger-records-failure",
+            "collection failing since 2026-11-20T11:29:59Z (more than 30m): 529 overloaded",
+            id="failing-past-the-limit",
         ),
         pytest.param(
             fresh(last_success_at=NOW - ALERT),
@@ -619,7 +649,7 @@ def test_health_decision(
 
 def test_a_long_error_is_cut_to_one_short_line() -> None:
     """A recorded error of any length is one line of at most 300 characters in the reason."""
-    ledger = fresh(failing_since=NOW, last_error="x" * 5000 + "\n" + "y" * 10)
+    ledger = fresh(failing_since=NOW - HOUR, last_error="x" * 5000 + "\n" + "y" * 10)
     verdict = decide_health(
         ledger, Observed(STARTED, leading=False), now=NOW, collection_alert=ALERT
     )
@@ -655,11 +685,25 @@ def test_a_database_error_is_its_own_outcome() -> None:
     assert cycle_outcome(OperationalError("SELECT 1", {}, Exception("gone"))) == "database_error"
 
 
+BOUNDS = "options=-c+statement_timeout%3D5000+-c+lock_timeout%3D2000"
+
+
 @pytest.mark.parametrize(
     ("url", "bounded"),
     [
-        ("postgresql+psycopg://cw@db/cw", "postgresql+psycopg://cw@db/cw?connect_timeout=5"),
-        ("postgresql://cw@db/cw?connect_timeout=2", "postgresql://cw@db/cw?connect_timeout=2"),
+        (
+            "postgresql+psycopg://cw@db/cw",
+            f"postgresql+psycopg://cw@db/cw?connect_timeout=5&{BOUNDS}",
+        ),
+        (
+            "postgresql://cw@db/cw?connect_timeout=2",
+            f"postgresql://cw@db/cw?connect_timeout=2&{BOUNDS}",
+        ),
+        (
+            "postgresql://cw@db/cw?options=-c+search_path%3Dcw+-c+lock_timeout%3D1s",
+            "postgresql://cw@db/cw?connect_timeout=5"
+            "&options=-c+search_path%3Dcw+-c+lock_timeout%3D1s+-c+statement_timeout%3D5000",
+        ),
         (
             "sqlite:////var/lib/creditwatch/creditwatch.db",
             "sqlite:////var/lib/creditwatch/creditwatch.db",
@@ -667,5 +711,43 @@ def test_a_database_error_is_its_own_outcome() -> None:
     ],
 )
 def test_scrapes_bound_the_connect_time(url: str, bounded: str) -> None:
-    """PostgreSQL connections for scrapes give up after 5 s unless the URL says otherwise."""
+    """PostgreSQL connections for scrapes give up after 5 s, and their statements and lock waits
+    after 5 s and 2 s, unless the URL says otherwise."""
     assert with_connect_timeout(url) == bounded
+
+
+def test_a_scrape_behind_a_locked_table_answers_503(db_url: str, engine: Engine) -> None:
+    """A migration's exclusive lock on collection_state: /healthz answers 503 within the
+    statement bounds instead of hanging, and the endpoint still stops at once."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite readers do not wait on a writer's lock (WAL)")
+    with transaction(engine) as session:
+        session.add(CollectionState(bucket_width="1h", last_success_at=datetime.now(UTC)))
+    daemon = StandInDaemon(StandInRuntime(endpoint_settings(db_url, port := free_port())))
+    with engine.connect() as blocker:
+        blocker.execute(sqlalchemy.text("LOCK TABLE collection_state IN ACCESS EXCLUSIVE MODE"))
+        with serving(daemon):
+            began = time.monotonic()
+            health = get(port, "/healthz")
+            took = time.monotonic() - began
+        blocker.rollback()
+    assert health.status_code == 503
+    assert "the database cannot be read" in health.text
+    assert took < 15, took  # the 5 s statement bound, not a TCP timeout
+
+
+def test_the_limits_allow_for_the_poll_interval() -> None:
+    """A long poll interval stretches the age limit to two intervals and the staleness limit by
+    one: an hourly poll is not unhealthy half of every hour."""
+    poll = HOUR
+    ledger = fresh(last_success_at=NOW - timedelta(minutes=59), newest_bucket_start=NOW - 2 * HOUR)
+    verdict = decide_health(
+        ledger, Observed(STARTED, leading=True), now=NOW, collection_alert=ALERT, poll_interval=poll
+    )
+    assert verdict.healthy, verdict.reason
+    late = fresh(last_success_at=NOW - 2 * HOUR - timedelta(seconds=1))
+    verdict = decide_health(
+        late, Observed(STARTED, leading=True), now=NOW, collection_alert=ALERT, poll_interval=poll
+    )
+    assert not verdict.healthy
+    assert "(more than 2h)" in verdict.reason

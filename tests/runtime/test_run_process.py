@@ -229,7 +229,7 @@ def test_systemd_hears_ready_status_and_watchdog(
         notify.bind(str(notify_path))
         notify.settimeout(0.2)
         process, logs = start_run(
-            env_file, tmp_path, NOTIFY_SOCKET=str(notify_path), WATCHDOG_USEC="2000000"
+            env_file, tmp_path, NOTIFY_SOCKET=str(notify_path), WATCHDOG_USEC="6000000"
         )
         try:
             deadline = time.monotonic() + WAIT
@@ -262,9 +262,10 @@ def test_systemd_hears_ready_status_and_watchdog(
     assert "STOPPING=1" in messages
     watchdog_times = [t for t, m in heard if m == "WATCHDOG=1"]
     gaps = [b - a for a, b in itertools.pairwise(watchdog_times)]
-    # Every half of WATCHDOG_USEC (2 s): never a silence as long as the period systemd allows.
+    # Every half of WATCHDOG_USEC (6 s): never a silence as long as the period systemd allows
+    # (long enough that a slow first chunk on a loaded machine does not count as a stall).
     assert len(gaps) >= 3, gaps
-    assert max(gaps) < 2.0, gaps
+    assert max(gaps) < 6.0, gaps
     assert KEY not in "".join(messages) + "".join(logs.seen)
 
 
@@ -285,7 +286,10 @@ def test_a_stalled_cycle_stops_the_watchdog(tmp_path: Path) -> None:
             daemon.ping_watchdog(5.0)
             with pytest.raises(TimeoutError):
                 notify.recv(4096)
-            assert daemon._progress() is False  # the collector asks between chunks
+            daemon.leading = True
+            assert daemon._progress() is False  # the collector asks between chunks: go on
+            daemon.leading = False
+            assert daemon._progress() is True, "a leader that lost the lock stops collecting"
             daemon.ping_watchdog(5.0)
             assert notify.recv(4096) == b"WATCHDOG=1"
             daemon.in_cycle, daemon.progress_at = False, time.monotonic() - 10

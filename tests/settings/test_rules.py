@@ -226,6 +226,40 @@ def test_check_config_lists_the_rules_in_words() -> None:
         "when the projected day reaches 100%",
         "low balance: the balance is below 25 USD",
         "health: collection failing for 30m, data stale, an unknown model price, a reload "
-        "blocked or cut by the monthly limit, credits expiring within 14d",
+        "blocked or cut by the monthly limit, credits expiring within 14d, a day's bill "
+        "differing from the estimate by more than 5%",
         "conditions that persist are not repeated",
     ]
+
+
+def test_a_scope_name_with_spaces_is_quoted() -> None:
+    """Workspace and key names often have spaces: a quoted value keeps them."""
+    (budget,) = rules_of(
+        CREDITWATCH_BUDGET_CODE="limit=50 workspace=\"Claude Code\" api_key='Deploy bot'"
+    )
+    assert budget.scope == (("workspace", "Claude Code"), ("api_key", "Deploy bot"))
+
+
+def test_an_unclosed_quote_names_the_variable() -> None:
+    """A quote left open is a configuration error, not a scope that swallows the rest."""
+    with pytest.raises(ConfigError, match="CREDITWATCH_BUDGET_CODE"):
+        rules_of(CREDITWATCH_BUDGET_CODE='limit=50 workspace="Claude Code')
+
+
+def test_drift_alert_defaults_to_five_percent_and_reads_a_percentage() -> None:
+    """CREDITWATCH_DRIFT_ALERT is a percent of the day's bill; ``7.5`` and ``7.5%`` agree."""
+    assert load_settings(BASE, None).rules.drift_percent == Decimal(5)
+    for raw in ("7.5", "7.5%", " 7.50 "):
+        settings = load_settings({**BASE, "CREDITWATCH_DRIFT_ALERT": raw}, None)
+        assert settings.rules.drift_percent == Decimal("7.5")
+        assert settings.warnings == ()
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "101", "lots", "NaN", "5 %%"])
+def test_a_bad_drift_alert_names_the_variable_with_an_example(raw: str) -> None:
+    """Above 0 and at most 100 percent; anything else stops the program with an example."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, "CREDITWATCH_DRIFT_ALERT": raw}, None)
+    message = str(caught.value)
+    assert message.startswith("CREDITWATCH_DRIFT_ALERT: ")
+    assert "example: CREDITWATCH_DRIFT_ALERT=5" in message

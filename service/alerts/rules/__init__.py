@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from service.alerts.facts import Facts
 from service.alerts.model import Finding
-from service.alerts.rules import budget, health, low_balance, runway, spike
+from service.alerts.rules import budget, drift, health, low_balance, runway, spike
 from service.settings.rules import RuleSettings
 
 Rule = Callable[[RuleSettings, Facts], list[Finding]]
@@ -17,6 +17,7 @@ RULES: dict[str, Rule] = {
     "runway": runway.evaluate,
     "spike": spike.evaluate,
     "health": health.evaluate,
+    "drift": drift.evaluate,
 }
 ENUMERATING = health.ENUMERATING
 

@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check service tests bench alembic
 	$(BIN)/ruff format --check service tests bench alembic
 	$(BIN)/mypy
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 
 # pytest exits 5 when it collects nothing: make treats that as the failure it is.
 test: lint

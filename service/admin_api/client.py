@@ -17,6 +17,24 @@ from typing import Protocol, TypeVar
 
 import httpx
 
+from service.admin_api.analytics import (
+    ANALYTICS_BETA,
+    ANALYTICS_COST_PATH,
+    ANALYTICS_USAGE_PATH,
+    DEFAULT_ANALYTICS_GROUP_BY,
+    MAX_PAGE_ROWS,
+    AnalyticsRead,
+    analytics_queries,
+    combine_pages,
+)
+from service.admin_api.analytics_wire import (
+    AnalyticsCostRow,
+    AnalyticsPage,
+    AnalyticsUsageRow,
+    RowT,
+    parse_analytics_cost_page,
+    parse_analytics_usage_page,
+)
 from service.admin_api.answers import (
     decode_json,
     error_for_answer,
@@ -175,6 +193,48 @@ class AdminClient:
         pages = self._report_pages(COST_PATH, "cost report", params, parse_cost_page)
         return [row for page in pages for row in page.rows]
 
+    def analytics_usage(
+        self,
+        starting_at: datetime,
+        ending_at: datetime,
+        width: BucketWidth = "1h",
+        group_by: Sequence[str] = DEFAULT_ANALYTICS_GROUP_BY,
+        *,
+        page_size: int = MAX_PAGE_ROWS,
+    ) -> AnalyticsRead[AnalyticsUsageRow]:
+        """Every usage row of the Analytics API (beta) in ``[starting_at, ending_at)``.
+
+        Raises ValueError before any request for naive datetimes, an unknown width or grouping.
+        """
+        queries = analytics_queries(
+            starting_at, ending_at, width, group_by, cost=False, page_size=page_size
+        )
+        what = "analytics usage"
+        pages = self._analytics_pages(
+            ANALYTICS_USAGE_PATH, what, queries, parse_analytics_usage_page
+        )
+        return combine_pages(pages, what)
+
+    def analytics_cost(
+        self,
+        starting_at: datetime,
+        ending_at: datetime,
+        width: BucketWidth = "1h",
+        group_by: Sequence[str] = DEFAULT_ANALYTICS_GROUP_BY,
+        *,
+        page_size: int = MAX_PAGE_ROWS,
+    ) -> AnalyticsRead[AnalyticsCostRow]:
+        """Every cost row of the Analytics API (beta), cents converted to exact USD.
+
+        ``group_by`` may add ``cost_type`` and ``token_type``. Raises as ``analytics_usage``.
+        """
+        queries = analytics_queries(
+            starting_at, ending_at, width, group_by, cost=True, page_size=page_size
+        )
+        what = "analytics cost"
+        pages = self._analytics_pages(ANALYTICS_COST_PATH, what, queries, parse_analytics_cost_page)
+        return combine_pages(pages, what)
+
     def api_key_names(self) -> dict[str, str]:
         """Return ``{api key id: name}`` for every key the organization has."""
         return self._names(API_KEYS_PATH, "API key list", [])
@@ -195,12 +255,26 @@ class AdminClient:
         except Invalid as exc:
             raise exc.malformed(label, ORGANIZATION_PATH) from None
 
+    def _analytics_pages(
+        self,
+        path: str,
+        what: str,
+        queries: list[list[tuple[str, str]]],
+        parse: Callable[[object], AnalyticsPage[RowT]],
+    ) -> Iterator[AnalyticsPage[RowT]]:
+        """Every page of every window's request, with the beta header."""
+        for number, query in enumerate(queries, 1):
+            label = what if len(queries) == 1 else f"{what} window {number} of {len(queries)}"
+            yield from self._report_pages(path, label, query, parse, beta=ANALYTICS_BETA)
+
     def _report_pages(
         self,
         path: str,
         what: str,
         params: list[tuple[str, str]],
         parse: Callable[[object], _PageT],
+        *,
+        beta: str | None = None,
     ) -> Iterator[_PageT]:
         """Follow ``next_page`` until ``has_more`` is false; raise if the cursor stops moving."""
         cursor: str | None = None
@@ -211,7 +285,7 @@ class AdminClient:
             self._check_page_budget(what, number)
             query = params if cursor is None else [*params, ("page", cursor)]
             label = f"{what} page {number}"
-            body = self._request(path, query, label)
+            body = self._request(path, query, label, beta=beta)
             try:
                 page = parse(body)
             except Invalid as exc:
@@ -265,13 +339,17 @@ class AdminClient:
                 "to an end, stopped paging"
             )
 
-    def _request(self, path: str, params: list[tuple[str, str]], label: str) -> object:
+    def _request(
+        self, path: str, params: list[tuple[str, str]], label: str, *, beta: str | None = None
+    ) -> object:
         """GET ``path`` and return its decoded JSON body, retrying transient failures.
 
         Raises AdminAPIError (transient when retries ran out), AdminAPIAuthError for 401/403,
         MalformedResponse when a successful answer is not JSON.
         """
         headers = {"x-api-key": self._admin_key, "anthropic-version": ANTHROPIC_VERSION}
+        if beta is not None:
+            headers["anthropic-beta"] = beta
         policy = self._retry
         for attempt in range(policy.max_retries + 1):
             retry_after: float | None = None

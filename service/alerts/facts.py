@@ -117,7 +117,7 @@ class Facts:
     # The daemon's last reload, when it was refused (None: the running settings are the file's).
     config_refused: ConfigRefusal | None = None
     # The newest day reconciled with the bill (None before the first reconcile).
-    drift: DriftFacts | None = None
+    drift: tuple[DriftFacts, ...] = ()  # the recently reconciled days, oldest first
 
     @property
     def now(self) -> datetime:

@@ -126,6 +126,18 @@ def write_csv(report: Report, out: IO[str]) -> None:
     for line in [*report.lines, report.total]:
         row = line_json(line)
         writer.writerow(
-            ["" if row[c] is None else str(row[c]).lower() if c == "estimated" else row[c]
+            ["" if row[c] is None else str(row[c]).lower() if c == "estimated"
+             else _text_cell(row[c]) if c in _TEXT_COLUMNS else row[c]
              for c in CSV_COLUMNS]
         )  # fmt: skip
+
+
+# Names come from upstream (a workspace anyone in the organization may name): a cell that a
+# spreadsheet would run as a formula is written as text (OWASP's CSV injection advice).
+_TEXT_COLUMNS = frozenset({"key", "name"})
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value: object) -> object:
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else value

@@ -201,7 +201,8 @@ class Daemon:
             except Exception as exc:  # noqa: BLE001 - one line per failure; the next hour retries
                 log_failure(log, "reconcile failed", exc)
                 return
-            self.reconciled_at = time.monotonic()
+            if not result.waiting:
+                self.reconciled_at = time.monotonic()
             log.info("%s", result.summary(), extra={"fields": result.fields()})
         if result.alerts and not self.stopping.is_set():
             self.deliver()

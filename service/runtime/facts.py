@@ -45,7 +45,12 @@ from service.runtime.outlook import History, recent_history, runway_of
 from service.settings import Settings
 from service.settings.rules import BudgetRule
 from service.store.balance import balance_nanos
-from service.store.bills import BILL_ADJUSTMENT, adjustment_spend, latest_reconciled_day
+from service.store.bills import (
+    BILL_ADJUSTMENT,
+    RECHECK_DAYS,
+    adjustment_spend,
+    recent_reconciled_days,
+)
 from service.store.credit_sync import current_walk, ledger_terms
 from service.store.names import load_names
 from service.store.outbox import channel_health
@@ -232,16 +237,18 @@ def build_facts(
     )
 
 
-def _drift(session: Session) -> DriftFacts | None:
-    day = latest_reconciled_day(session)
-    if day is None:
-        return None
-    return DriftFacts(
-        day=day.day,
-        billed_nanos=day.billed_nanos,
-        estimated_nanos=day.estimated_nanos,
-        priority_nanos=day.priority_nanos,
-        lines=tuple(DriftLine(*line) for line in day.lines),
+def _drift(session: Session) -> tuple[DriftFacts, ...]:
+    """The days of the re-check window (a catch-up run adjusts several at once; a revised bill
+    changes one of the last few), oldest first."""
+    return tuple(
+        DriftFacts(
+            day=day.day,
+            billed_nanos=day.billed_nanos,
+            estimated_nanos=day.estimated_nanos,
+            priority_nanos=day.priority_nanos,
+            lines=tuple(DriftLine(*line) for line in day.lines),
+        )
+        for day in recent_reconciled_days(session, RECHECK_DAYS)
     )
 
 

@@ -9,7 +9,6 @@ collection.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -37,15 +36,16 @@ class NameSource(Protocol):
     def organization_name(self) -> str: ...
 
 
-def refresh_due(state: names.RefreshState, now: datetime, unknown: str) -> str | None:
-    """Why the names should be fetched now (None: not now). ``unknown`` is the digest of the
-    ids in the usage at hand that have no name ("" when every id has one)."""
+def refresh_due(state: names.RefreshState, now: datetime, unknown: frozenset[str]) -> str | None:
+    """Why the names should be fetched now (None: not now). ``unknown`` holds the ids in the
+    usage at hand that have no name; ids the last fetch could not name either are asked about
+    again hourly, however they come and go between chunks."""
     last, tried = state.refreshed_at, state.attempted_at
     if tried is not None and (last is None or tried > last) and now - tried < NAMES_RETRY:
         return None
     if last is None or now - last >= NAMES_REFRESH:
         return "daily refresh"
-    if unknown and (unknown != state.unresolved or now - last >= NAMES_RETRY):
+    if unknown and (not unknown <= state.unresolved or now - last >= NAMES_RETRY):
         return "usage names ids without a cached name"
     return None
 
@@ -66,7 +66,7 @@ class NameRefresher:
         with transaction(self.engine) as session:
             state = names.refresh_state(session)
             unknown = unknown_ids(session, rows)
-        reason = refresh_due(state, self.now, _digest(unknown))
+        reason = refresh_due(state, self.now, frozenset(unknown))
         if reason is None:
             return False
         self.asked = True
@@ -84,7 +84,7 @@ class NameRefresher:
             names.save_names(session, "workspace", workspaces, self.now)
             names.save_names(session, "organization", {"name": org}, self.now)
             still = [i for i in unknown if not _named(i, keys, workspaces)]
-            names.record_refresh(session, self.now, ok=True, unresolved=_digest(still))
+            names.record_refresh(session, self.now, ok=True, unresolved=still)
         log.info(
             "names refreshed (%s): %d API keys, %d workspaces%s",
             reason,
@@ -117,9 +117,3 @@ def unknown_ids(session: Session, rows: Iterable[UsageRow]) -> list[str]:
 def _named(tagged: str, keys: dict[str, str], workspaces: dict[str, str]) -> bool:
     kind, _, entity_id = tagged.partition(":")
     return entity_id in (keys if kind == "api_key" else workspaces)
-
-
-def _digest(ids: list[str]) -> str:
-    if not ids:
-        return ""
-    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]

@@ -24,7 +24,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from sqlalchemy import Engine
@@ -43,6 +43,7 @@ from service.runtime.collector import AfterBooking, apply_settings
 from service.runtime.failures import log_failure
 from service.settings import Settings
 from service.store.bills import (
+    RECHECK_DAYS,
     Comparison,
     adjustments_of,
     billed_lines,
@@ -61,7 +62,6 @@ from service.store.tables import CollectionState
 
 log = logging.getLogger(__name__)
 
-RECHECK_DAYS = 3
 RAN_AT_SETTING = "reconciled_at"
 
 DayStatus = Literal["adjusted", "awaiting_bill", "not_collected", "before_start", "no_start"]
@@ -101,6 +101,12 @@ class ReconcileResult:
     window_end: datetime
     days: list[DayOutcome] = field(default_factory=list)
     alerts: tuple[Alert, ...] = ()
+
+    @property
+    def waiting(self) -> bool:
+        """A finished day could not be settled yet (its bill is not out, or its usage not
+        read to the end): the daemon tries again within the hour, not tomorrow."""
+        return any(d.status in ("awaiting_bill", "not_collected") for d in self.days)
 
     @property
     def booked_nanos(self) -> int:
@@ -168,7 +174,16 @@ def reconcile(
             days |= {day for day in touched & reconciled_days(session) if day < today}
         state = session.get(CollectionState, width)
         for day in sorted(days):
-            outcome = _reconcile_day(session, book, width, day, first=first, state=state, now=now)
+            outcome = _reconcile_day(
+                session,
+                book,
+                width,
+                day,
+                first=first,
+                state=state,
+                now=now,
+                settle=settings.collection.lookback,
+            )
             result.days.append(outcome)
         walked = sync_credits(session, width, settings.ledger.credit_terms(), now)
         store_value(session, RAN_AT_SETTING, now.isoformat(), now)
@@ -219,14 +234,16 @@ def _by_day(
     return dict(days)
 
 
-def _covered(state: CollectionState | None, day: datetime) -> bool:
-    """Whether collection has read the whole day (its watermark is past the day's end)."""
+def _covered(state: CollectionState | None, day: datetime, settle: timedelta) -> bool:
+    """Whether collection has read the whole day, and read it again after its last buckets
+    stopped growing: the watermark is past the day's end by the look-back window (a reconcile
+    at 00:05 would compare the bill with hours still growing)."""
     return (
         state is not None
         and state.collected_from is not None
         and state.watermark is not None
         and state.collected_from <= day
-        and state.watermark >= day + DAY
+        and state.watermark >= day + DAY + settle
     )
 
 
@@ -239,6 +256,7 @@ def _reconcile_day(
     first: datetime | None,
     state: CollectionState | None,
     now: datetime,
+    settle: timedelta,
 ) -> DayOutcome:
     billed = billed_lines(session, day)
     usage = day_usage(session, width, day)
@@ -247,7 +265,7 @@ def _reconcile_day(
         status = "no_start"
     elif day < first:
         status = "before_start"
-    elif not _covered(state, day):
+    elif not _covered(state, day, settle):
         status = "not_collected"
     if status is not None:
         return DayOutcome(

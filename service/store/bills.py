@@ -52,6 +52,10 @@ _NATURAL_KEY = (
     "inference_geo",
 )
 
+# Bills get revised: every reconcile re-checks this many of the last finished days, and the
+# drift rule looks at as many of the newest reconciled ones.
+RECHECK_DAYS = 3
+
 
 def replace_bill(session: Session, day: datetime, rows: Sequence[CostRow], now: datetime) -> bool:
     """Store ``rows`` as the bill of ``day``; False (and nothing changed) when there are none."""
@@ -288,6 +292,23 @@ class ReconciledDay:
     adjusted_nanos: int
     checked_at: datetime
     lines: tuple[tuple[str, str, int, int], ...]
+
+
+def recent_reconciled_days(session: Session, days: int) -> list[ReconciledDay]:
+    """The newest ``days`` UTC days (counted back from the newest reconciled one) that have
+    an adjustment row, oldest first."""
+    newest = session.execute(select(func.max(col(BillAdjustment.day)))).scalar_one()
+    if newest is None:
+        return []
+    since = newest - timedelta(days=days - 1)
+    found = sorted(
+        set(
+            session.scalars(
+                select(col(BillAdjustment.day)).where(col(BillAdjustment.day) >= since).distinct()
+            )
+        )
+    )
+    return [merged_day(day, adjustments_of(session, day).values()) for day in found]
 
 
 def latest_reconciled_day(session: Session) -> ReconciledDay | None:

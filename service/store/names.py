@@ -7,16 +7,18 @@ bookkeeping of refreshes lives beside the names, under the kind ``refreshed``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from service.store.tables import EntityName
 
 _STAMPS = "refreshed"
+_UNRESOLVED = "unresolved"
 
 
 def save_names(session: Session, kind: str, names: dict[str, str], now: datetime) -> None:
@@ -47,7 +49,7 @@ class RefreshState:
 
     refreshed_at: datetime | None = None
     attempted_at: datetime | None = None
-    unresolved: str = ""
+    unresolved: frozenset[str] = frozenset()
 
 
 def refresh_state(session: Session) -> RefreshState:
@@ -60,13 +62,20 @@ def refresh_state(session: Session) -> RefreshState:
     return RefreshState(
         refreshed_at=moment("names"),
         attempted_at=moment("attempted"),
-        unresolved=stamps.get("unresolved", ""),
+        unresolved=frozenset(load_names(session, _UNRESOLVED)),
     )
 
 
-def record_refresh(session: Session, now: datetime, *, ok: bool, unresolved: str = "") -> None:
+def record_refresh(
+    session: Session, now: datetime, *, ok: bool, unresolved: Iterable[str] = ()
+) -> None:
     """Note a refresh attempt; a successful one also moves the refresh time and the digest."""
     stamps = {"attempted": now.isoformat()}
     if ok:
-        stamps |= {"names": now.isoformat(), "unresolved": unresolved}
+        stamps |= {"names": now.isoformat()}
+        # The ids the lists did not name either, one row each: asked about again hourly.
+        session.execute(delete(EntityName).where(col(EntityName.kind) == _UNRESOLVED))
+        session.add_all(
+            EntityName(kind=_UNRESOLVED, id=i, name="", updated_at=now) for i in set(unresolved)
+        )
     save_names(session, _STAMPS, stamps, now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import replace
 
@@ -9,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from service.domain.report import Report
+from service.render.report_export import write_csv
 from service.render.report_text import (
     balance_chart,
     count_text,
@@ -121,3 +123,15 @@ def test_no_balance_and_an_empty_window_say_so(report: Report) -> None:
     )
     assert spend_chart(replace(report, days=()), fancy=False) == []
     assert report.total.estimated_nanos == 1000 * USD
+
+
+def test_a_name_a_spreadsheet_would_run_is_written_as_text(report: Report) -> None:
+    """A workspace named '=HYPERLINK(…)' lands in the CSV as text; negative amounts stay
+    numbers."""
+    evil = replace(report.lines[0], name='=HYPERLINK("http://x","click")')
+    out = io.StringIO()
+    write_csv(replace(report, lines=(evil, *report.lines[1:])), out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert rows[0]["name"] == '\'=HYPERLINK("http://x","click")'
+    assert rows[1]["name"] == "Default workspace"
+    assert rows[1]["difference_usd"] == "-5.00", rows[1]

@@ -88,6 +88,7 @@ def test_reconcile_runs_daily_and_again_on_taking_the_lead(
     runs: list[int] = []
 
     class Done:
+        waiting = False
         alerts: tuple[object, ...] = ()
 
         def summary(self) -> str:

@@ -69,24 +69,32 @@ def stored(runtime: Runtime, kind: str) -> dict[str, str]:
         return load_names(session, kind)
 
 
+NONE: frozenset[str] = frozenset()
+A, B, AB = frozenset({"a"}), frozenset({"b"}), frozenset({"a", "b"})
+
+
 @pytest.mark.parametrize(
     ("state", "now", "unknown", "due"),
     [
-        (RefreshState(), T, "", DAILY),
-        (RefreshState(refreshed_at=T), T + 23 * H, "", None),
-        (RefreshState(refreshed_at=T), T + 24 * H, "", DAILY),
-        (RefreshState(refreshed_at=T), T + H / 6, "abc", NEW_IDS),
-        # The same ids the last fetch could not name: again after an hour, not every cycle.
-        (RefreshState(refreshed_at=T, unresolved="abc"), T + H / 6, "abc", None),
-        (RefreshState(refreshed_at=T, unresolved="abc"), T + H, "abc", NEW_IDS),
-        (RefreshState(refreshed_at=T, unresolved="abc"), T + H / 6, "abd", NEW_IDS),
+        (RefreshState(), T, NONE, DAILY),
+        (RefreshState(refreshed_at=T), T + 23 * H, NONE, None),
+        (RefreshState(refreshed_at=T), T + 24 * H, NONE, DAILY),
+        (RefreshState(refreshed_at=T), T + H / 6, A, NEW_IDS),
+        # Ids the last fetch could not name: again after an hour, not every cycle, whichever
+        # of them a chunk holds.
+        (RefreshState(refreshed_at=T, unresolved=AB), T + H / 6, A, None),
+        (RefreshState(refreshed_at=T, unresolved=AB), T + H / 6, B, None),
+        (RefreshState(refreshed_at=T, unresolved=AB), T + H, A, NEW_IDS),
+        (RefreshState(refreshed_at=T, unresolved=AB), T + H / 6, frozenset({"a", "c"}), NEW_IDS),
         # A failed fetch waits an hour, whatever is due.
-        (RefreshState(refreshed_at=T - 48 * H, attempted_at=T), T + H / 2, "x", None),
-        (RefreshState(attempted_at=T), T + H, "", DAILY),
-        (RefreshState(refreshed_at=T, attempted_at=T), T + H / 6, "abc", NEW_IDS),
+        (RefreshState(refreshed_at=T - 48 * H, attempted_at=T), T + H / 2, A, None),
+        (RefreshState(attempted_at=T), T + H, NONE, DAILY),
+        (RefreshState(refreshed_at=T, attempted_at=T), T + H / 6, A, NEW_IDS),
     ],
 )
-def test_when_names_are_due(state: RefreshState, now: datetime, unknown: str, due: str) -> None:
+def test_when_names_are_due(
+    state: RefreshState, now: datetime, unknown: frozenset[str], due: str
+) -> None:
     """Daily, or for ids without a name (hourly while the list does not name them either)."""
     assert refresh_due(state, now, unknown) == due
 

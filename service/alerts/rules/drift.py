@@ -1,13 +1,14 @@
 """The drift health rule (``health:drift``, on by default): the bill departs from the estimate.
 
 Reconciliation books the bill into the ledger whatever the difference; a large one still says
-the estimate is wrong, which budgets and alerts rely on until the next bill. The newest
-reconciled day is compared: its bill differs from the estimate (priority tier left out, as the
-bill omits it) by more than ``CREDITWATCH_DRIFT_ALERT`` percent of the bill (of the estimate on
-a day billed at zero), and by at least a cent, so rounding on a quiet day is not news. The
-alert names the largest differences by model and token type, and for a line both sides price,
-the ratio of the rates: a ratio other than 1 is a price the price book does not know. It
-resolves when a later day (or a revised bill) is within bounds.
+the estimate is wrong, which budgets and alerts rely on until the next bill. The days of the re-
+check window (the last three reconciled, so a catch-up run over a weekend or a bill revised two
+days later is seen) are compared, and the worst one is named: its bill differs from the estimate
+(priority tier left out, as the bill omits it) by more than ``CREDITWATCH_DRIFT_ALERT`` percent
+of the bill (of the estimate on a day billed at zero), and by at least a cent, so rounding on a
+quiet day is not news. The alert names the largest differences by model and token type, and for
+a line both sides price, the ratio of the rates: a ratio other than 1 is a price the price book
+does not know. It resolves when a later day (or a revised bill) is within bounds.
 """
 
 from __future__ import annotations
@@ -34,9 +35,17 @@ _KIND_LABELS = {
 
 
 def evaluate(rules: RuleSettings, facts: Facts) -> list[Finding]:
-    drift = facts.drift
-    if drift is None:
+    # Days with neither a bill nor an estimate say nothing either way (a quiet Sunday).
+    days = [d for d in facts.drift if d.billed_nanos or d.estimated_nanos]
+    if not days:
         return []
+    off = [d for d in days if exceeds(d, rules.drift_percent)]
+    # The worst day of the window while any is off; else the newest, which resolves it.
+    drift = (
+        max(off, key=lambda d: (abs(d.billed_nanos - d.estimated_nanos), d.day))
+        if off
+        else days[-1]
+    )
     identity = Identity(DRIFT, "org", "", percent_text(rules.drift_percent))
     day = f"{drift.day:%Y-%m-%d}"
     difference = drift.billed_nanos - drift.estimated_nanos

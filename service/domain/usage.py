@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Literal
 
 BucketWidth = Literal["1m", "1h", "1d"]
+UsageSourceName = Literal["messages", "analytics"]
+"""Where collection reads token usage: the legacy usage report or the Analytics API (beta)."""
 
 BUCKET_SECONDS: dict[str, int] = {"1m": 60, "1h": 3600, "1d": 86400}
 

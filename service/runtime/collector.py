@@ -22,18 +22,19 @@ from sqlalchemy.orm import Session
 from service.domain.credit_walk import WalkResult
 from service.domain.money import usd_to_nanos
 from service.domain.periods import floor_to_bucket, month_start
+from service.domain.timefmt import rfc3339
 from service.domain.usage import (
     BUCKET_SECONDS,
     BucketWidth,
     TokenCounts,
     UsageKey,
     UsagePage,
-    UsageRow,
 )
 from service.errors import AdminAPIError
 from service.pricing import PriceBook
 from service.runtime.failures import database_reason, log_failure
 from service.runtime.names_refresh import NameRefresher
+from service.runtime.usage_source import REFRESHED_SETTING, FetchedUsage, UsageFetcher
 from service.settings import Settings
 from service.store.balance import ensure_opening
 from service.store.collection_state import (
@@ -59,7 +60,8 @@ Clock = Callable[[], datetime]
 
 
 class UsageSource(Protocol):
-    """What collection needs from the Admin API client."""
+    """What collection needs from the Admin API client (with ``CREDITWATCH_USAGE_SOURCE=analytics``
+    also ``analytics_usage``: see ``service.runtime.usage_source``)."""
 
     def usage_pages(
         self, starting_at: datetime, ending_at: datetime | None = None, *, bucket_width: BucketWidth
@@ -214,6 +216,7 @@ def collect(
             state.last_attempt_at = now
             start, end = collection_window(settings, state, now)
         names = NameRefresher(engine, client, now)
+        fetcher = UsageFetcher(engine, client, settings.collection.usage_source, width, now)
         result = CollectionResult(window_start=start, window_end=end, repriced_rows=repriced)
         price = make_pricer(book)
         windows = list(chunks(start, end, width))
@@ -221,20 +224,21 @@ def collect(
             if number > 1 and should_stop():
                 result.interrupted = True
                 break
-            rows, newest = _fetch(client, chunk_start, chunk_end, width)
+            fetched = fetcher.fetch(chunk_start, chunk_end)
+            rows = fetched.rows
             # Before booking: the rules that run with the last chunk name a new key already.
             names.refresh_if_due(rows)
             with transaction(engine) as session:
                 booked = book_usage(session, rows, price, now=now)
                 walked = sync_credits(session, width, terms, now)
-                state = collection_state(session, width)
-                state.watermark = chunk_end
-                if state.collected_from is None or chunk_start < state.collected_from:
-                    state.collected_from = chunk_start
-                if newest is not None and (
-                    state.newest_bucket_start is None or newest > state.newest_bucket_start
-                ):
-                    state.newest_bucket_start = newest
+                _advance(
+                    session,
+                    width,
+                    chunk_start=chunk_start,
+                    chunk_end=chunk_end,
+                    fetched=fetched,
+                    now=now,
+                )
                 if number == len(windows):
                     record_success(session, width, now)
                     _after(after_booking, session, walked, now)
@@ -255,18 +259,30 @@ def collect(
     return result
 
 
-def _fetch(
-    client: UsageSource, start: datetime, end: datetime, width: BucketWidth
-) -> tuple[list[UsageRow], datetime | None]:
-    """Every row of the chunk, and the newest bucket the API returned (empty ones count)."""
-    rows: list[UsageRow] = []
-    newest: datetime | None = None
-    for page in client.usage_pages(start, end, bucket_width=width):
-        rows.extend(page.rows)
-        if page.bucket_starts:
-            last = max(page.bucket_starts)
-            newest = last if newest is None else max(newest, last)
-    return rows, newest
+def _advance(
+    session: Session,
+    width: BucketWidth,
+    *,
+    chunk_start: datetime,
+    chunk_end: datetime,
+    fetched: FetchedUsage,
+    now: datetime,
+) -> None:
+    """Move the collection state past a booked chunk."""
+    state = collection_state(session, width)
+    state.watermark = chunk_end
+    if fetched.refreshed_at is not None:
+        # The Analytics API says how fresh its data is: the next read starts (minus the
+        # look-back) no later than that, however far this one reached.
+        state.watermark = max(chunk_start, min(chunk_end, fetched.refreshed_at))
+        store_value(session, REFRESHED_SETTING, rfc3339(fetched.refreshed_at), now)
+    if state.collected_from is None or chunk_start < state.collected_from:
+        state.collected_from = chunk_start
+    newest = fetched.newest_bucket
+    if newest is not None and (
+        state.newest_bucket_start is None or newest > state.newest_bucket_start
+    ):
+        state.newest_bucket_start = newest
 
 
 def _after(

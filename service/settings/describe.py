@@ -37,6 +37,11 @@ def describe(settings: Settings) -> dict[str, str]:
         ),
         "CREDITWATCH_LOOKBACK": format_duration(collection.lookback),
         "CREDITWATCH_BUCKET_WIDTH": collection.bucket_width,
+        "CREDITWATCH_USAGE_SOURCE": (
+            "messages (the usage report)"
+            if collection.usage_source == "messages"
+            else "analytics (the Usage and Cost Analytics API, beta; token usage only)"
+        ),
         "CREDITWATCH_HTTP_TIMEOUT": format_duration(api.http_timeout),
         "CREDITWATCH_AUTO_RELOAD_THRESHOLD": _or_unset(ledger.auto_reload_threshold),
         "CREDITWATCH_AUTO_RELOAD_TO": _or_unset(ledger.auto_reload_to),

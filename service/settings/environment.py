@@ -30,6 +30,7 @@ KNOWN_VARIABLES = frozenset(
         "CREDITWATCH_BACKFILL_FROM",
         "CREDITWATCH_LOOKBACK",
         "CREDITWATCH_BUCKET_WIDTH",
+        "CREDITWATCH_USAGE_SOURCE",
         "CREDITWATCH_HTTP_TIMEOUT",
         "CREDITWATCH_AUTO_RELOAD_THRESHOLD",
         "CREDITWATCH_AUTO_RELOAD_TO",
@@ -59,11 +60,7 @@ KNOWN_VARIABLES = frozenset(
 KNOWN_PREFIXES = ("CREDITWATCH_BUDGET_", "CREDITWATCH_CHANNEL_")
 # Contract variables that later versions implement: setting one is reported, never silently
 # ignored or rejected as a typo.
-RESERVED_VARIABLES = frozenset(
-    {
-        "CREDITWATCH_USAGE_SOURCE",
-    }
-)
+RESERVED_VARIABLES: frozenset[str] = frozenset()
 RESERVED_PREFIXES: tuple[str, ...] = ()
 # Every secret of the contract, each also readable from <NAME>_FILE.
 SECRET_VARIABLES = frozenset(

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from service.domain.timefmt import format_duration, rfc3339
-from service.domain.usage import BucketWidth
+from service.domain.usage import BucketWidth, UsageSourceName
 from service.errors import ConfigError
 from service.settings.channels import ChannelSettings, parse_channels
 from service.settings.database_url import database_credentials
@@ -167,11 +167,20 @@ def _collection_settings(get: _Getter, base_url: str, warnings: list[str]) -> Co
         minimum=timedelta(),
         maximum=timedelta(days=31),
     )
+    source = (get("CREDITWATCH_USAGE_SOURCE") or "messages").strip().lower()
+    if source not in get_args(UsageSourceName):
+        raise ConfigError(
+            "CREDITWATCH_USAGE_SOURCE",
+            f"{get('CREDITWATCH_USAGE_SOURCE')!r} is not messages (the usage report) "
+            "or analytics (the Usage and Cost Analytics API)",
+            "analytics",
+        )
     return CollectionSettings(
         poll_interval=poll_interval,
         bucket_width=width,  # type: ignore[arg-type]  # checked against BucketWidth above
         lookback=lookback,
         backfill_from=backfill_from,
+        usage_source=source,  # type: ignore[arg-type]  # checked against UsageSourceName above
     )
 
 

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from service.domain.credit_terms import CreditTerms
 from service.domain.credit_walk import ReloadPolicy
 from service.domain.money import usd_to_nanos
-from service.domain.usage import BucketWidth
+from service.domain.usage import BucketWidth, UsageSourceName
 from service.errors import ConfigError
 from service.settings.channels import ChannelSettings
 from service.settings.metrics import MetricsAddress
@@ -37,6 +37,8 @@ class CollectionSettings:
     bucket_width: BucketWidth
     lookback: timedelta
     backfill_from: datetime | None
+    # Where token usage is read: the legacy usage report ("messages") or the Analytics API.
+    usage_source: UsageSourceName = "messages"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 
 from service.commands.main import main
 from service.errors import ConfigError
-from service.settings import describe, load_settings
+from service.settings import describe, environment, load_settings
 from service.settings.environment import KNOWN_VARIABLES, RESERVED_VARIABLES
 
 KEY = "sk-ant-admin01-abcdefghijklmnopqrstuvwxyz"
@@ -300,9 +300,12 @@ def test_env_example_documents_every_variable() -> None:
         assert name in example, name
 
 
-@pytest.mark.parametrize("name", sorted(RESERVED_VARIABLES))
-def test_reserved_variables_warn_instead_of_failing(name: str) -> None:
-    """A contract variable this version does not implement yet is reported, not ignored silently."""
+def test_reserved_variables_warn_instead_of_failing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A contract variable a version does not implement yet is reported, not ignored silently
+    (every variable of today's contract is implemented: the mechanism is kept for the next)."""
+    assert frozenset() == RESERVED_VARIABLES
+    name = "CREDITWATCH_FUTURE_SETTING"
+    monkeypatch.setattr(environment, "RESERVED_VARIABLES", frozenset({name}))
     settings = load_settings({**BASE, name: "5"}, None)
     assert any(name in w and "not implemented" in w for w in settings.warnings)
 
@@ -566,3 +569,17 @@ def test_the_examples_in_env_example_are_valid_settings() -> None:
     settings = load_settings(env, None, now=NOW)
     assert [b.name for b in settings.rules.budgets] == ["monthly", "ci", "ops"]
     assert settings.rules.spike is not None
+
+
+def test_usage_source_defaults_to_messages_and_refuses_anything_else() -> None:
+    """CREDITWATCH_USAGE_SOURCE: messages by default, analytics when asked, else exit 78."""
+    assert load_settings(BASE, None).collection.usage_source == "messages"
+    chosen = load_settings({**BASE, "CREDITWATCH_USAGE_SOURCE": "Analytics"}, None)
+    assert chosen.collection.usage_source == "analytics"
+    assert chosen.warnings == ()
+    assert describe(chosen)["CREDITWATCH_USAGE_SOURCE"].startswith("analytics")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE, "CREDITWATCH_USAGE_SOURCE": "legacy"}, None)
+    assert caught.value.variable == "CREDITWATCH_USAGE_SOURCE"
+    assert "'legacy' is not messages" in str(caught.value)
+    assert "example: CREDITWATCH_USAGE_SOURCE=analytics" in str(caught.value)

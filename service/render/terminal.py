@@ -21,7 +21,20 @@ def status_lines(status: dict[str, Any], unit: Decimal) -> list[str]:
         *_balance_lines(status, money),
         *_spend_lines(status, money),
         *_budget_lines(status, money),
+        *_reconciliation_lines(status, money),
         *_collection_lines(status),
+    ]
+
+
+def _reconciliation_lines(status: dict[str, Any], money: Money) -> list[str]:
+    """The newest day reconciled with Anthropic's bill (`creditwatch reconcile`), if any."""
+    found = status.get("reconciliation")
+    if not found or found["last_reconciled_day"] is None:
+        return []
+    return [
+        f"Billed             {found['last_reconciled_day']}: {money(found['last_day_billed_usd'])}"
+        f" billed, {money(found['last_day_estimated_usd'])} estimated; adjustments so far "
+        f"{money(found['adjustments_usd'])}"
     ]
 
 

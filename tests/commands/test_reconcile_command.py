@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,22 @@ def test_status_json_shows_the_last_reconciled_day(
     assert isinstance(reconciliation["adjustments_usd"], str)
     for key in ("balance_usd", "budgets", "last_collected_at", "outbox"):
         assert key in status
+
+
+def test_status_for_people_shows_the_last_reconciled_day(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The terminal status gains a Billed line once a day is reconciled, with the same figures
+    as --json."""
+    run_cli(capsys, "once")
+    assert "Billed " not in run_cli(capsys, "status")[1]
+    run_cli(capsys, "reconcile")
+    text = run_cli(capsys, "status")[1]
+    found = json.loads(run_cli(capsys, "status", "--json")[1])["reconciliation"]
+    (line,) = [x for x in text.splitlines() if x.startswith("Billed ")]
+    assert line.startswith("Billed             2026-11-09: $")
+    billed = Decimal(found["last_day_billed_usd"]).quantize(Decimal("0.01"))
+    assert f"${billed:,}" in line, (line, found)
 
 
 def test_a_bad_since_is_a_usage_error(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ Nothing here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -20,7 +20,6 @@ from service.admin_api.wire import (
     Invalid,
     _amount_usd,
     _describe,
-    _nested_count,
     _opt_str,
     _page_envelope,
     _req_count,
@@ -28,6 +27,7 @@ from service.admin_api.wire import (
     _timestamp,
     as_object,
     req_str,
+    token_counts,
 )
 from service.domain.money import usd_to_nanos
 from service.domain.usage import TokenCounts
@@ -138,72 +138,68 @@ _ACTOR_ID = {
 }
 
 
-def parse_analytics_usage_page(body: object) -> AnalyticsPage[AnalyticsUsageRow]:
-    """Validate one ``analytics/usage`` page; raise Invalid on the first value out of shape."""
-    data, has_more, next_page, refreshed = _envelope(body)
-    rows: list[AnalyticsUsageRow] = []
+@dataclass(frozen=True)
+class _Row:
+    """What every analytics row has: its place (for errors), bucket, group and the section
+    (``usage`` or ``cost``) with its own place."""
+
+    starting_at: datetime
+    ending_at: datetime
+    group: AnalyticsGroup
+    section: Mapping[str, object]
+    where: str
+
+
+def _rows(data: list[object], section: str, *, cost: bool) -> Iterator[_Row]:
+    """Each row of a page, validated up to its section; a second row for one bucket and group
+    is refused."""
     seen: set[tuple[datetime, AnalyticsGroup]] = set()
     for i, raw in enumerate(data):
         where = f"data[{i}]"
         row = as_object(raw, where)
         starting_at, ending_at = _bounds(row, where)
-        group = _group(row, where, cost=False)
-        usage_where = f"{where}.usage"
-        usage = as_object(_required(row, "usage", where), usage_where)
-        counts = TokenCounts(
-            uncached_input_tokens=_req_count(usage, "uncached_input_tokens", usage_where),
-            cache_creation_5m_tokens=_nested_count(
-                usage, "cache_creation", "ephemeral_5m_input_tokens", usage_where
-            ),
-            cache_creation_1h_tokens=_nested_count(
-                usage, "cache_creation", "ephemeral_1h_input_tokens", usage_where
-            ),
-            cache_read_tokens=_req_count(usage, "cache_read_input_tokens", usage_where),
-            output_tokens=_req_count(usage, "output_tokens", usage_where),
-            web_search_requests=_nested_count(
-                usage, "server_tool_use", "web_search_requests", usage_where
-            ),
-        )
+        group = _group(row, where, cost=cost)
+        section_where = f"{where}.{section}"
+        body = as_object(_required(row, section, where), section_where)
         _unique(seen, (starting_at, group), where)
-        rows.append(
-            AnalyticsUsageRow(
-                starting_at=starting_at,
-                ending_at=ending_at,
-                group=group,
-                counts=counts,
-                total_tokens=_req_count(usage, "total_tokens", usage_where),
-                requests=_opt_count(usage, "requests", usage_where),
-            )
+        yield _Row(starting_at, ending_at, group, body, section_where)
+
+
+def parse_analytics_usage_page(body: object) -> AnalyticsPage[AnalyticsUsageRow]:
+    """Validate one ``analytics/usage`` page; raise Invalid on the first value out of shape."""
+    data, has_more, next_page, refreshed = _envelope(body)
+    rows = tuple(
+        AnalyticsUsageRow(
+            starting_at=row.starting_at,
+            ending_at=row.ending_at,
+            group=row.group,
+            counts=token_counts(row.section, row.where),
+            total_tokens=_req_count(row.section, "total_tokens", row.where),
+            requests=_opt_count(row.section, "requests", row.where),
         )
-    return AnalyticsPage(tuple(rows), has_more, next_page, refreshed)
+        for row in _rows(data, "usage", cost=False)
+    )
+    return AnalyticsPage(rows, has_more, next_page, refreshed)
 
 
 def parse_analytics_cost_page(body: object) -> AnalyticsPage[AnalyticsCostRow]:
     """Validate one ``analytics/cost`` page (USD only); raise Invalid if out of shape."""
     data, has_more, next_page, refreshed = _envelope(body)
     rows: list[AnalyticsCostRow] = []
-    seen: set[tuple[datetime, AnalyticsGroup]] = set()
-    for i, raw in enumerate(data):
-        where = f"data[{i}]"
-        row = as_object(raw, where)
-        starting_at, ending_at = _bounds(row, where)
-        group = _group(row, where, cost=True)
-        cost_where = f"{where}.cost"
-        cost = as_object(_required(row, "cost", where), cost_where)
-        currency = req_str(cost, "currency", cost_where)
+    for row in _rows(data, "cost", cost=True):
+        currency = req_str(row.section, "currency", row.where)
         # Amounts are cents of this currency; any other would need a rate the ledger lacks.
         if currency != "USD":
-            raise Invalid(f"{cost_where}.currency", f"expected 'USD', got {currency!r}")
-        _unique(seen, (starting_at, group), where)
+            raise Invalid(f"{row.where}.currency", f"expected 'USD', got {currency!r}")
         rows.append(
             AnalyticsCostRow(
-                starting_at=starting_at,
-                ending_at=ending_at,
-                group=group,
-                amount_usd=_cents_as_usd(cost, "amount", cost_where),
-                list_amount_usd=_cents_as_usd(cost, "list_amount", cost_where),
+                starting_at=row.starting_at,
+                ending_at=row.ending_at,
+                group=row.group,
+                amount_usd=_cents_as_usd(row.section, "amount", row.where),
+                list_amount_usd=_cents_as_usd(row.section, "list_amount", row.where),
                 currency=currency,
-                requests=_opt_count(cost, "requests", cost_where),
+                requests=_opt_count(row.section, "requests", row.where),
             )
         )
     return AnalyticsPage(tuple(rows), has_more, next_page, refreshed)

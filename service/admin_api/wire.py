@@ -147,6 +147,23 @@ def _bucket(value: object, where: str) -> tuple[datetime, list[object]]:
     return starting_at, results
 
 
+def token_counts(obj: Mapping[str, object], where: str) -> TokenCounts:
+    """The token fields both usage reports share (the legacy result, the analytics ``usage``):
+    a missing ``cache_creation`` or ``server_tool_use`` counts as zero, a null is refused."""
+    return TokenCounts(
+        uncached_input_tokens=_req_count(obj, "uncached_input_tokens", where),
+        cache_creation_5m_tokens=_nested_count(
+            obj, "cache_creation", "ephemeral_5m_input_tokens", where
+        ),
+        cache_creation_1h_tokens=_nested_count(
+            obj, "cache_creation", "ephemeral_1h_input_tokens", where
+        ),
+        cache_read_tokens=_req_count(obj, "cache_read_input_tokens", where),
+        output_tokens=_req_count(obj, "output_tokens", where),
+        web_search_requests=_nested_count(obj, "server_tool_use", "web_search_requests", where),
+    )
+
+
 def parse_usage_page(body: object, width: BucketWidth) -> UsagePage:
     """Validate one usage report page; raise Invalid on the first value out of shape."""
     data, has_more, next_page = _page_envelope(body)
@@ -170,20 +187,7 @@ def parse_usage_page(body: object, width: BucketWidth) -> UsagePage:
                 context_window=_opt_str(result, "context_window", where),
                 inference_geo=_opt_str(result, "inference_geo", where),
             )
-            counts = TokenCounts(
-                uncached_input_tokens=_req_count(result, "uncached_input_tokens", where),
-                cache_creation_5m_tokens=_nested_count(
-                    result, "cache_creation", "ephemeral_5m_input_tokens", where
-                ),
-                cache_creation_1h_tokens=_nested_count(
-                    result, "cache_creation", "ephemeral_1h_input_tokens", where
-                ),
-                cache_read_tokens=_req_count(result, "cache_read_input_tokens", where),
-                output_tokens=_req_count(result, "output_tokens", where),
-                web_search_requests=_nested_count(
-                    result, "server_tool_use", "web_search_requests", where
-                ),
-            )
+            counts = token_counts(result, where)
             # Two rows with one key would overwrite each other when booked by natural key.
             if key in seen:
                 raise Invalid(where, "a second row for the same bucket and grouping")

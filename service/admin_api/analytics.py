@@ -49,7 +49,10 @@ DEFAULT_ANALYTICS_GROUP_BY = (
     "service_tier",
     "context_window",
 )
-"""The booking dimensions of issue 11 (``inference_geo`` would be a sixth)."""
+"""The booking dimensions (``inference_geo`` would be a sixth)."""
+ATTRIBUTION_GROUP_BY = ("actor", "product", "model", "service_tier", "context_window")
+"""Who and what is behind the usage, with the dimensions that price it (key and workspace do
+not fit beside them: at most 5)."""
 MAX_GROUPS = 5
 MAX_PAGE_ROWS = 1000
 _MAX_SPAN: dict[str, timedelta] = {

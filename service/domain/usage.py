@@ -57,9 +57,62 @@ class TokenCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class BilledCost:
+    """What the bill says one usage row costs, nano-USD: ``amount`` after discounts (what is
+    charged) and ``list_amount`` at list price. Only the Analytics API's hourly cost gives it."""
+
+    amount_nanos: int
+    list_nanos: int
+
+
+@dataclass(frozen=True, slots=True)
 class UsageRow:
+    """One usage row; ``billed`` when the source already knows the bill for it (else the
+    price book estimates it)."""
+
     key: UsageKey
     counts: TokenCounts
+    billed: BilledCost | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionKey:
+    """One bucket's usage by who and what was behind it (Analytics API only), with the
+    dimensions that price it. ``actor`` is the user, service account or API key id; None when
+    no actor is attributed."""
+
+    bucket_start: datetime
+    bucket_width: BucketWidth
+    actor: str | None
+    actor_type: str | None
+    product: str | None
+    model: str | None
+    service_tier: str | None
+    context_window: str | None
+
+    def usage_key(self) -> UsageKey:
+        """The same usage as the price book sees it (no key, workspace or geography)."""
+        return UsageKey(
+            self.bucket_start,
+            self.bucket_width,
+            self.model,
+            None,
+            None,
+            self.service_tier,
+            self.context_window,
+            None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AttributedRow:
+    """Usage attributed to an actor and a product; ``actor_name`` is what people read for the
+    actor (a user's name and e-mail address), when the source says."""
+
+    key: AttributionKey
+    counts: TokenCounts
+    billed: BilledCost | None = None
+    actor_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

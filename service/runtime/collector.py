@@ -36,6 +36,7 @@ from service.runtime.failures import database_reason, log_failure
 from service.runtime.names_refresh import NameRefresher
 from service.runtime.usage_source import REFRESHED_SETTING, FetchedUsage, UsageFetcher
 from service.settings import Settings
+from service.store.attribution import book_attribution
 from service.store.balance import ensure_opening
 from service.store.collection_state import (
     check_bucket_width,
@@ -230,6 +231,7 @@ def collect(
             names.refresh_if_due(rows)
             with transaction(engine) as session:
                 booked = book_usage(session, rows, price, now=now)
+                book_attribution(session, fetched.attributed, price, now=now)
                 walked = sync_credits(session, width, terms, now)
                 _advance(
                     session,

@@ -17,6 +17,18 @@ Analytics rows are made to look like the legacy report's:
   daily reconcile against the bill (``cost_report``) books the difference for finished days
   (and may raise ``health:drift``); only the estimate of the current day is low.
 
+With the Analytics API, each read of usage also reads ``/analytics/cost`` for the same window
+and dimensions: a row whose hour has a cost row carries that bill (``amount``, after discounts,
+and ``list_amount``), and booking charges the bill instead of the estimate. A cost row with no
+usage row in the read (a group whose tokens were read before, code execution) comes as a row of
+zero counts with its bill. Hours whose cost rows are not there yet stay estimates until a read
+finds them; a bill that arrives later than the look-back is left to the daily reconcile.
+Priority-tier usage has no cost row and stays an estimate.
+
+A second pair of reads groups by ``actor`` and ``product`` (with model, tier and context window
+to price what is not billed yet): usage attributed to people and products, which only budgets
+scoped by ``actor``/``product`` and ``report --by actor|product`` read (``attributed_usage``).
+
 A switch of source keeps one ledger: the buckets collected before it (up to the watermark at the
 switch, rounded up to a bucket) stay with the source that booked them, and later re-reads of those
 buckets (the look-back, an earlier backfill) ask that source again, so their natural keys match
@@ -31,20 +43,33 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import Engine
 
-from service.admin_api.analytics import DEFAULT_ANALYTICS_GROUP_BY, AnalyticsRead
-from service.admin_api.analytics_wire import AnalyticsUsageRow
+from service.admin_api.analytics import (
+    ATTRIBUTION_GROUP_BY,
+    DEFAULT_ANALYTICS_GROUP_BY,
+    AnalyticsRead,
+)
+from service.admin_api.analytics_wire import (
+    AnalyticsActor,
+    AnalyticsCostRow,
+    AnalyticsGroup,
+    AnalyticsUsageRow,
+)
 from service.domain.periods import floor_to_bucket
 from service.domain.timefmt import rfc3339
 from service.domain.usage import (
     BUCKET_SECONDS,
+    AttributedRow,
+    AttributionKey,
+    BilledCost,
     BucketWidth,
+    TokenCounts,
     UsageKey,
     UsagePage,
     UsageRow,
@@ -93,15 +118,27 @@ class AnalyticsClient(Protocol):
         page_size: int = 1000,
     ) -> AnalyticsRead[AnalyticsUsageRow]: ...
 
+    def analytics_cost(
+        self,
+        starting_at: datetime,
+        ending_at: datetime,
+        width: BucketWidth = "1h",
+        group_by: tuple[str, ...] = DEFAULT_ANALYTICS_GROUP_BY,
+        *,
+        page_size: int = 1000,
+    ) -> AnalyticsRead[AnalyticsCostRow]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class FetchedUsage:
     """One chunk's rows, the newest bucket known complete or served, and (analytics only) the
-    earliest ``data_refreshed_at`` of its reads: the data is complete up to then."""
+    earliest ``data_refreshed_at`` of its reads (the data is complete up to then) and the
+    usage attributed to actors and products."""
 
     rows: list[UsageRow]
     newest_bucket: datetime | None
     refreshed_at: datetime | None
+    attributed: list[AttributedRow] = field(default_factory=list)
 
 
 Segments = list[tuple[datetime, UsageSourceName]]
@@ -207,13 +244,15 @@ class UsageFetcher:
     def fetch(self, start: datetime, end: datetime) -> FetchedUsage:
         """Every usage row of ``[start, end)``, each part from the source that owns it."""
         rows: list[UsageRow] = []
+        attributed: list[AttributedRow] = []
         newest: datetime | None = None
         refreshed: datetime | None = None
         for lo, hi, source in split_by_source(self.segments, start, end):
             if source == "messages":
                 part, part_newest = self._messages(lo, hi)
             else:
-                part, part_newest, part_refreshed = self._analytics(lo, hi)
+                part, part_newest, part_refreshed, part_attributed = self._analytics(lo, hi)
+                attributed.extend(part_attributed)
                 if part_refreshed is not None:
                     refreshed = (
                         part_refreshed if refreshed is None else min(refreshed, part_refreshed)
@@ -221,7 +260,7 @@ class UsageFetcher:
             rows.extend(part)
             if part_newest is not None:
                 newest = part_newest if newest is None else max(newest, part_newest)
-        return FetchedUsage(rows, newest, refreshed)
+        return FetchedUsage(rows, newest, refreshed, attributed)
 
     def _messages(self, start: datetime, end: datetime) -> tuple[list[UsageRow], datetime | None]:
         """The usage report's rows, and its newest bucket (empty ones count)."""
@@ -236,7 +275,7 @@ class UsageFetcher:
 
     def _analytics(
         self, start: datetime, end: datetime
-    ) -> tuple[list[UsageRow], datetime | None, datetime | None]:
+    ) -> tuple[list[UsageRow], datetime | None, datetime | None, list[AttributedRow]]:
         earliest = analytics_earliest(self.now, self.width)
         if start < earliest:
             if not self._warned_clamp:
@@ -249,28 +288,37 @@ class UsageFetcher:
                 )
             start = earliest
         if start >= end:
-            return [], None, None
+            return [], None, None, []
         client = self.client
         assert isinstance(client, AnalyticsClient)  # checked in __init__
         read = client.analytics_usage(start, end, self.width, DEFAULT_ANALYTICS_GROUP_BY)
-        default = self._default_workspace(read.rows)
-        rows = [self._row(row, default) for row in read.rows]
+        bills = client.analytics_cost(start, end, self.width, DEFAULT_ANALYTICS_GROUP_BY)
+        default = self._default_workspace(
+            [row.group for row in read.rows] + [row.group for row in bills.rows]
+        )
+        billed = _bills({self._key(r.starting_at, r.group, default): r for r in bills.rows})
+        rows = [
+            UsageRow(key, row.counts, billed.pop(key, None))
+            for row in read.rows
+            for key in (self._key(row.starting_at, row.group, default),)
+        ]
+        rows += [UsageRow(key, TokenCounts(), bill) for key, bill in billed.items()]
+        attributed = self._attributed(client, start, end)
         newest = max((row.key.bucket_start for row in rows), default=None)
-        refreshed = read.data_refreshed_at
+        refreshed = _earliest(read.data_refreshed_at, bills.data_refreshed_at)
         if refreshed is not None and refreshed > start:
             # Rows appear only where there was usage: a bucket the data is complete into has
             # been served, even when it was quiet (a quiet night is not staleness).
             complete = floor_to_bucket(min(refreshed, end) - _TICK, self.width)
             newest = complete if newest is None else max(newest, complete)
-        return rows, newest, refreshed
+        return rows, newest, refreshed, attributed
 
-    def _row(self, row: AnalyticsUsageRow, default: str | None) -> UsageRow:
-        group = row.group
+    def _key(self, starting_at: datetime, group: AnalyticsGroup, default: str | None) -> UsageKey:
         workspace = group.workspace_id
         if workspace is not None and workspace == default:
             workspace = None
-        key = UsageKey(
-            bucket_start=row.starting_at,
+        return UsageKey(
+            bucket_start=starting_at,
             bucket_width=self.width,
             model=group.model,
             api_key_id=group.api_key_id,
@@ -279,14 +327,48 @@ class UsageFetcher:
             context_window=group.context_window,
             inference_geo=None,  # not among the 5 dimensions; see the module docstring
         )
-        return UsageRow(key, row.counts)
 
-    def _default_workspace(self, rows: tuple[AnalyticsUsageRow, ...]) -> str | None:
+    def _attributed(
+        self, client: AnalyticsClient, start: datetime, end: datetime
+    ) -> list[AttributedRow]:
+        """The window's usage by actor and product, each with its bill when there is one."""
+        read = client.analytics_usage(start, end, self.width, ATTRIBUTION_GROUP_BY)
+        bills = client.analytics_cost(start, end, self.width, ATTRIBUTION_GROUP_BY)
+        names: dict[AttributionKey, str | None] = {}
+
+        def key_of(starting_at: datetime, group: AnalyticsGroup) -> AttributionKey:
+            actor = group.actor
+            key = AttributionKey(
+                bucket_start=starting_at,
+                bucket_width=self.width,
+                actor=actor.id if actor else None,
+                actor_type=actor.type if actor else None,
+                product=group.product,
+                model=group.model,
+                service_tier=group.service_tier,
+                context_window=group.context_window,
+            )
+            if actor is not None and key not in names:
+                names[key] = actor_name(actor)
+            return key
+
+        billed = _bills({key_of(r.starting_at, r.group): r for r in bills.rows})
+        rows = [
+            AttributedRow(key, row.counts, billed.pop(key, None), names.get(key))
+            for row in read.rows
+            for key in (key_of(row.starting_at, row.group),)
+        ]
+        rows += [
+            AttributedRow(key, TokenCounts(), bill, names.get(key)) for key, bill in billed.items()
+        ]
+        return rows
+
+    def _default_workspace(self, groups: list[AnalyticsGroup]) -> str | None:
         """The default workspace's analytics id: the stored one, or the one id the workspace
         list does not show (stored, logged once). None while no row names an unlisted id."""
         if self.default_workspace is not None:
             return self.default_workspace
-        ids = {row.group.workspace_id for row in rows if row.group.workspace_id is not None}
+        ids = {group.workspace_id for group in groups if group.workspace_id is not None}
         if not ids:
             return None
         if self._workspaces is None:
@@ -310,3 +392,23 @@ class UsageFetcher:
             self.default_workspace,
         )
         return self.default_workspace
+
+
+K = TypeVar("K")
+
+
+def _bills(rows: Mapping[K, AnalyticsCostRow]) -> dict[K, BilledCost]:
+    """Each key's bill in nano-USD (one cost row per key: no cost component is grouped by)."""
+    return {key: BilledCost(row.amount_nanos, row.list_amount_nanos) for key, row in rows.items()}
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    known = [moment for moment in moments if moment is not None]
+    return min(known) if known else None
+
+
+def actor_name(actor: AnalyticsActor) -> str | None:
+    """What people read for an actor: ``Name <e-mail>``, either alone, or None (its id)."""
+    if actor.name and actor.email_address:
+        return f"{actor.name} <{actor.email_address}>"
+    return actor.name or actor.email_address

@@ -6,6 +6,9 @@ simulator's list price (``prices.py``); ``amount`` is what the bill says, list Ã
 ``WorkloadSpec.bill_adjustment``, the same per-token price the legacy ``cost_report`` bills, so
 an hour's analytics cost is the billed amount and a day's sums to the legacy day exactly.
 
+With a ``WorkloadSpec.cost_delay``, a bucket's cost rows appear that long after its end; without
+one (the default) they come with its usage, growing as it grows.
+
 Priority-tier usage has no row here, as in the legacy cost report: it has no public per-token
 price (Priority Tier is paid for by commitment), so both cost sources leave it out.
 
@@ -110,8 +113,12 @@ def _ranked_rows(book: AnalyticsCostBook, query: AnalyticsQuery) -> list[CostRow
         return None if price_class is None else (query.group_key(labels), price_class)
 
     bases: dict[tuple[int, int, GroupKey], _Base] = {}
+    delay = int(book.data.workload.spec.cost_delay.total_seconds())
+    billed_to = query.snapshot - delay if delay else None
     with localcontext(_PRECISE):
         for (start, end, (key, price_class)), sums in book.data.sums(query, key_of).items():
+            if billed_to is not None and end > billed_to:
+                continue  # not billed yet (WorkloadSpec.cost_delay)
             base = bases.get((start, end, key))
             if base is None:
                 base = bases[start, end, key] = _Base()

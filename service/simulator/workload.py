@@ -111,6 +111,9 @@ class WorkloadSpec:
     spike: Spike | None = None
     visibility_delay: timedelta = timedelta(minutes=5)
     growth_window: timedelta = timedelta(hours=1)
+    cost_delay: timedelta = timedelta(0)
+    """When set, the Analytics API's cost rows of a bucket appear this long after its end (the
+    bill lags the usage); 0 serves them with the usage. Usage rows never wait for it."""
     bill_adjustment: Decimal = Decimal(1)
     """Multiplier from list price to what ``cost_report`` bills (e.g. ``Decimal("0.97")``)."""
     bill_price_changes: tuple[BillPriceChange, ...] = ()
@@ -124,8 +127,8 @@ class WorkloadSpec:
             raise ValueError("WorkloadSpec.start must be an aware UTC datetime")
         if self.n_workspaces < 0 or self.n_keys < 0 or not self.models:
             raise ValueError("WorkloadSpec needs n_workspaces >= 0, n_keys >= 0 and a model")
-        if self.visibility_delay < timedelta(0) or self.growth_window < timedelta(0):
-            raise ValueError("visibility_delay and growth_window must not be negative")
+        if min(self.visibility_delay, self.growth_window, self.cost_delay) < timedelta(0):
+            raise ValueError("visibility_delay, growth_window and cost_delay must not be negative")
         for day in (*(r.day for r in self.bill_revisions), *(self.priority_days or ())):
             if day.utcoffset() != timedelta(0) or int(day.timestamp()) % _DAY:
                 raise ValueError("bill revision and priority days must be UTC midnights")

@@ -65,7 +65,54 @@ class UsageRecord(SQLModel, table=True):
     cost_nanos: int = _nanos()
     charged_nanos: int = _nanos()
     estimated: bool = Field(default=False)
+    # The Analytics API's hourly bill for the row (None: no cost row yet, or the legacy report):
+    # when set, ``cost_nanos`` is ``billed_nanos``; ``list_nanos`` is the same at list price.
+    billed_nanos: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    list_nanos: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     first_seen_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class AttributedUsage(SQLModel, table=True):
+    """Usage by who and what was behind it (Analytics API only): one row per bucket, actor,
+    product and the dimensions that price it. It never touches the balance (``usage`` does):
+    it is what budgets scoped by ``actor`` or ``product`` and ``report --by actor|product``
+    read. ``actor`` is the user, service account or API key id (``""`` when none is known)."""
+
+    __tablename__ = "attributed_usage"
+    __table_args__ = (
+        UniqueConstraint(
+            "bucket_start",
+            "bucket_width",
+            "actor",
+            "product",
+            "model",
+            "service_tier",
+            "context_window",
+            name="uq_attributed_usage_natural_key",
+        ),
+        Index("ix_attributed_usage_width_start", "bucket_width", "bucket_start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    bucket_start: datetime = _utc()
+    bucket_width: str = Field(max_length=2)
+    actor: str = Field(default="", max_length=300)
+    actor_type: str = Field(default="", max_length=50)
+    product: str = Field(default="", max_length=100)
+    model: str = Field(default="", max_length=200)
+    service_tier: str = Field(default="", max_length=50)
+    context_window: str = Field(default="", max_length=50)
+    uncached_input_tokens: int = _count()
+    cache_creation_5m_tokens: int = _count()
+    cache_creation_1h_tokens: int = _count()
+    cache_read_tokens: int = _count()
+    output_tokens: int = _count()
+    web_search_requests: int = _count()
+    cost_nanos: int = _nanos()
+    estimated: bool = Field(default=False)
+    billed_nanos: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    list_nanos: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     updated_at: datetime = _utc()
 
 
@@ -310,4 +357,5 @@ class BillAdjustment(SQLModel, table=True):
 
 # The Core tables, for bulk statements that bypass the ORM.
 USAGE: Table = SQLModel.metadata.tables[UsageRecord.__tablename__]
+ATTRIBUTED: Table = SQLModel.metadata.tables[AttributedUsage.__tablename__]
 LEDGER: Table = SQLModel.metadata.tables[LedgerEntry.__tablename__]

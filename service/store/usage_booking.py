@@ -6,7 +6,11 @@ Booking rules (DESIGN §2 step 3):
 - a row's cost is charged to the balance only when its bucket starts at or after the starting
   balance's time; earlier usage is stored (budgets count it) but not charged;
 - each booking writes, per bucket, one ``usage`` entry holding the sum of the changes in the
-  charged cost of that bucket's rows, so re-reading unchanged data books nothing.
+  charged cost of that bucket's rows, so re-reading unchanged data books nothing;
+- a row that comes with its bill (the Analytics API's hourly cost) costs the bill, not the
+  price book's estimate: the switch from estimate to bill books only the difference. A re-read
+  without a bill keeps the stored one while the counts stand; counts that grew past their bill
+  are estimated again until the bill catches up.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from service.domain.usage import TokenCounts, UsageKey, UsageRow
+from service.domain.usage import BilledCost, TokenCounts, UsageKey, UsageRow
 from service.store.ledger_entries import book_charge_entries, opening_entry
 from service.store.tables import USAGE, UnknownModel
 
@@ -104,13 +108,43 @@ def _is_charged(bucket_start: datetime, opening_at: datetime | None) -> bool:
     return opening_at is not None and bucket_start >= opening_at
 
 
-def merge_rows(rows: Iterable[UsageRow]) -> dict[UsageKey, TokenCounts]:
-    """Fold rows by key with field-wise maximum (a page may repeat a key across re-reads)."""
-    merged: dict[UsageKey, TokenCounts] = {}
+def merge_rows(rows: Iterable[UsageRow]) -> dict[UsageKey, UsageRow]:
+    """Fold rows by key with field-wise maximum (a page may repeat a key across re-reads); the
+    last bill given for a key is the one kept."""
+    merged: dict[UsageKey, UsageRow] = {}
     for row in rows:
         seen = merged.get(row.key)
-        merged[row.key] = row.counts if seen is None else seen.merge_max(row.counts)
+        merged[row.key] = (
+            row
+            if seen is None
+            else UsageRow(row.key, seen.counts.merge_max(row.counts), row.billed or seen.billed)
+        )
     return merged
+
+
+def billed_of(record: Any) -> BilledCost | None:
+    """The bill stored with a usage row, if any."""
+    if record.billed_nanos is None:
+        return None
+    return BilledCost(int(record.billed_nanos), int(record.list_nanos or 0))
+
+
+def price_with_bill(
+    price: Pricer, key: UsageKey, counts: TokenCounts, billed: BilledCost | None
+) -> PricedCost:
+    """The bill when there is one (exact, not an estimate), else the price book's estimate.
+    An unknown model is still reported: the bill has a price for it, the book does not."""
+    priced = price(key, counts)
+    if billed is None:
+        return priced
+    return PricedCost(billed.amount_nanos, False, priced.unknown_model, priced.priced_as)
+
+
+def bill_after(fetched: BilledCost | None, record: Any, counts: TokenCounts) -> BilledCost | None:
+    """The bill a row has after a read that brought ``fetched`` (see the module docstring)."""
+    if fetched is not None or record is None:
+        return fetched
+    return billed_of(record) if counts == counts_of(record) else None
 
 
 def book_usage(
@@ -135,19 +169,22 @@ def book_usage(
     for key, fetched in merged.items():
         db_key = _db_key(key)
         record = existing.get(db_key)
-        counts = fetched if record is None else counts_of(record).merge_max(fetched)
-        if record is not None and counts == counts_of(record):
+        counts = fetched.counts if record is None else counts_of(record).merge_max(fetched.counts)
+        billed = bill_after(fetched.billed, record, counts)
+        if record is not None and counts == counts_of(record) and billed == billed_of(record):
             unchanged += 1
             continue
-        priced = price(key, counts)
+        priced = price_with_bill(price, key, counts, billed)
         if priced.unknown_model:
             unknown[priced.unknown_model] = priced.priced_as or ""
         charged = priced.cost_nanos if _is_charged(key.bucket_start, opening_at) else 0
-        values = {name: getattr(counts, name) for name in COUNT_FIELDS}
+        values: dict[str, Any] = {name: getattr(counts, name) for name in COUNT_FIELDS}
         values.update(
             cost_nanos=priced.cost_nanos,
             charged_nanos=charged,
             estimated=priced.estimated,
+            billed_nanos=billed.amount_nanos if billed else None,
+            list_nanos=billed.list_nanos if billed else None,
             updated_at=now,
         )
         if record is None:
@@ -166,7 +203,15 @@ def book_usage(
     if inserts:
         _insert_rows(session, USAGE, inserts)
     if updates:
-        columns = [*COUNT_FIELDS, "cost_nanos", "charged_nanos", "estimated", "updated_at"]
+        columns = [
+            *COUNT_FIELDS,
+            "cost_nanos",
+            "charged_nanos",
+            "estimated",
+            "billed_nanos",
+            "list_nanos",
+            "updated_at",
+        ]
         statement = (
             update(USAGE)
             .where(USAGE.c.id == bindparam("_id"))
@@ -291,13 +336,15 @@ def reprice_usage(session: Session, price: Pricer, *, now: datetime) -> RepriceR
         USAGE.c.cost_nanos,
         USAGE.c.charged_nanos,
         USAGE.c.estimated,
+        USAGE.c.billed_nanos,
+        USAGE.c.list_nanos,
     ]
     updates: list[dict[str, Any]] = []
     charged_by_bucket: dict[tuple[datetime, str], int] = defaultdict(int)
     unknown: dict[str, str] = {}
     spend = 0
     for row in session.execute(select(*columns).execution_options(yield_per=REPRICE_BATCH)):
-        priced = price(key_of(row), counts_of(row))
+        priced = price_with_bill(price, key_of(row), counts_of(row), billed_of(row))
         if priced.unknown_model:
             unknown[priced.unknown_model] = priced.priced_as or ""
         charged = priced.cost_nanos if _is_charged(row.bucket_start, opening_at) else 0

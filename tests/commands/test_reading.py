@@ -44,7 +44,7 @@ def test_reading_commands_do_not_migrate_an_old_schema(
         code, _, err = run_cli(capsys, *args)
         assert code == 1
         assert err.strip().splitlines()[-1] == (
-            "creditwatch: the database is at revision 0002, this creditwatch needs 0005: "
+            "creditwatch: the database is at revision 0002, this creditwatch needs 0006: "
             "run `creditwatch db upgrade`"
         )
     with engine.connect() as connection:

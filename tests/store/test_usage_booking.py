@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from service.domain.usage import TokenCounts, UsageKey, UsageRow
+from service.domain.usage import BilledCost, TokenCounts, UsageKey, UsageRow
 from service.errors import LedgerError
 from service.pricing import PriceBook
 from service.runtime.collector import make_pricer
@@ -337,3 +337,65 @@ def test_bulk_insert_errors_surface_as_sqlalchemy_errors(engine: Engine, db_url:
     open_balance(engine)
     with pytest.raises(DBAPIError):
         book(engine, [row(0, 1, model="m" * 201)])
+
+
+def billed_row(hour: int, tokens: int, bill: int | None, listed: int | None = None) -> UsageRow:
+    billed = None if bill is None else BilledCost(bill, bill if listed is None else listed)
+    return UsageRow(key(hour), TokenCounts(uncached_input_tokens=tokens), billed)
+
+
+def stored(engine: Engine) -> tuple[int, int, bool, int | None, int | None]:
+    with transaction(engine) as session:
+        record = session.scalars(select(UsageRecord)).one()
+        return (
+            record.cost_nanos,
+            record.charged_nanos,
+            record.estimated,
+            record.billed_nanos,
+            record.list_nanos,
+        )
+
+
+def test_a_bill_replaces_the_estimate_and_books_only_the_difference(engine: Engine) -> None:
+    """Estimated first (no bill yet), then the bill: one entry each, summing to the bill; a
+    re-read that brings the same bill, or none, changes nothing."""
+    open_balance(engine)
+    book(engine, [billed_row(0, 10, None)])  # flat_price: 1,000 nanos a token
+    assert stored(engine) == (10_000, 10_000, False, None, None)
+    result = book(engine, [billed_row(0, 10, 8_500, 10_000)])
+    assert (result.changed_rows, result.charged_nanos) == (1, -1_500)
+    assert stored(engine) == (8_500, 8_500, False, 8_500, 10_000)
+    assert book(engine, [billed_row(0, 10, 8_500, 10_000)]).unchanged_rows == 1
+    assert book(engine, [billed_row(0, 10, None)]).unchanged_rows == 1
+    assert stored(engine)[3] == 8_500
+    assert balance(engine) == 100 * 10**9 - 8_500
+    with transaction(engine) as session:
+        entries = session.scalars(select(LedgerEntry).where(col(LedgerEntry.kind) == "usage"))
+        assert sorted(e.amount_nanos for e in entries) == [-10_000, 1_500]
+
+
+def test_counts_that_grow_past_their_bill_are_estimated_until_the_next(engine: Engine) -> None:
+    """A bucket that grew after its bill is estimated again, then billed again: the ledger
+    always charges what the row costs now, and re-prices never touch a bill."""
+    open_balance(engine)
+    book(engine, [billed_row(0, 10, 9_000)])
+    book(engine, [billed_row(0, 12, None)])
+    assert stored(engine)[:4] == (12_000, 12_000, False, None)
+    book(engine, [billed_row(0, 12, 10_800)])
+    assert stored(engine)[:4] == (10_800, 10_800, False, 10_800)
+    with transaction(engine) as session:
+        repriced = usage_booking.reprice_usage(session, flat_price, now=T0 + 200 * HOUR)
+    assert repriced.changed_rows == 0
+    assert balance(engine) == 100 * 10**9 - 10_800
+
+
+def test_a_bill_without_usage_in_the_read_keeps_the_stored_counts(engine: Engine) -> None:
+    """A cost row whose group's usage was read before comes with zero counts: the counts stay
+    (field-wise maximum), the bill is charged."""
+    open_balance(engine)
+    book(engine, [billed_row(0, 10, None)])
+    book(engine, [billed_row(0, 0, 7_000)])
+    assert stored(engine)[:4] == (7_000, 7_000, False, 7_000)
+    with transaction(engine) as session:
+        record = session.scalars(select(UsageRecord)).one()
+        assert record.uncached_input_tokens == 10

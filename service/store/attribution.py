@@ -1,0 +1,138 @@
+"""Usage attributed to actors and products (the Analytics API's ``actor`` and ``product``).
+
+Kept beside the ledger, not in it: the balance is charged from ``usage``; these rows are
+another cut of the same spend, read by budgets scoped by ``actor`` or ``product`` and by
+``report --by actor|product``. Rows merge like usage rows (counts by field-wise maximum, the
+bill when one comes, the estimate until then); ``""`` stores a null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from service.domain.usage import AttributedRow, AttributionKey
+from service.store.names import save_names
+from service.store.tables import ATTRIBUTED
+from service.store.usage_booking import (
+    COUNT_FIELDS,
+    Pricer,
+    bill_after,
+    billed_of,
+    counts_of,
+    price_with_bill,
+)
+
+ACTOR_NAMES = "actor"
+"""The ``entity_name`` kind of actors' display names."""
+KEY_FIELDS = ("actor", "product", "model", "service_tier", "context_window")
+
+DbKey = tuple[datetime, str, str, str, str, str, str]
+
+
+def _db_key(key: AttributionKey) -> DbKey:
+    return (
+        key.bucket_start,
+        key.bucket_width,
+        key.actor or "",
+        key.product or "",
+        key.model or "",
+        key.service_tier or "",
+        key.context_window or "",
+    )
+
+
+def _merge(rows: Iterable[AttributedRow]) -> dict[AttributionKey, AttributedRow]:
+    merged: dict[AttributionKey, AttributedRow] = {}
+    for row in rows:
+        seen = merged.get(row.key)
+        merged[row.key] = (
+            row
+            if seen is None
+            else AttributedRow(
+                row.key,
+                seen.counts.merge_max(row.counts),
+                row.billed or seen.billed,
+                row.actor_name or seen.actor_name,
+            )
+        )
+    return merged
+
+
+def book_attribution(
+    session: Session, rows: Sequence[AttributedRow], price: Pricer, *, now: datetime
+) -> int:
+    """Upsert ``rows``; returns how many were new or changed. Flushes; never commits."""
+    merged = _merge(rows)
+    if not merged:
+        return 0
+    _save_actor_names(session, merged.values(), now)
+    existing = _load_existing(session, merged)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for key, fetched in merged.items():
+        record = existing.get(_db_key(key))
+        counts = fetched.counts if record is None else counts_of(record).merge_max(fetched.counts)
+        billed = bill_after(fetched.billed, record, counts)
+        if record is not None and counts == counts_of(record) and billed == billed_of(record):
+            continue
+        priced = price_with_bill(price, key.usage_key(), counts, billed)
+        values: dict[str, Any] = {name: getattr(counts, name) for name in COUNT_FIELDS}
+        values.update(
+            cost_nanos=priced.cost_nanos,
+            estimated=priced.estimated,
+            billed_nanos=billed.amount_nanos if billed else None,
+            list_nanos=billed.list_nanos if billed else None,
+            updated_at=now,
+        )
+        if record is None:
+            db_key = _db_key(key)
+            values.update(bucket_start=db_key[0], bucket_width=db_key[1])
+            values.update(zip(KEY_FIELDS, db_key[2:], strict=True))
+            values["actor_type"] = key.actor_type or ""
+            inserts.append(values)
+        else:
+            values["_id"] = record.id
+            updates.append(values)
+    if inserts:
+        session.execute(insert(ATTRIBUTED), inserts)
+    if updates:
+        columns = [name for name in updates[0] if name != "_id"]
+        statement = (
+            update(ATTRIBUTED)
+            .where(ATTRIBUTED.c.id == bindparam("_id"))
+            .values({name: bindparam(name) for name in columns})
+        )
+        session.connection().execute(statement, updates)
+    return len(inserts) + len(updates)
+
+
+def _save_actor_names(session: Session, rows: Iterable[AttributedRow], now: datetime) -> None:
+    names = {row.key.actor: row.actor_name for row in rows if row.key.actor and row.actor_name}
+    if names:
+        save_names(session, ACTOR_NAMES, names, now)
+
+
+def _load_existing(session: Session, keys: Iterable[AttributionKey]) -> dict[DbKey, Any]:
+    starts: dict[str, list[datetime]] = {}
+    for key in keys:
+        starts.setdefault(key.bucket_width, []).append(key.bucket_start)
+    found: dict[DbKey, Any] = {}
+    for width, moments in starts.items():
+        statement = select(ATTRIBUTED).where(
+            ATTRIBUTED.c.bucket_width == width,
+            ATTRIBUTED.c.bucket_start >= min(moments),
+            ATTRIBUTED.c.bucket_start <= max(moments),
+        )
+        for record in session.execute(statement):
+            db_key = (
+                record.bucket_start,
+                record.bucket_width,
+                *(getattr(record, name) for name in KEY_FIELDS),
+            )
+            found[db_key] = record
+    return found

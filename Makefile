@@ -32,6 +32,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.analytics
 	$(BIN)/python -m bench.forecast
 	$(BIN)/python -m bench.alerts
 	$(BIN)/python -m bench.delivery

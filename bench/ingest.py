@@ -27,12 +27,12 @@ import psycopg
 from sqlalchemy import text
 
 from service.admin_api.client import AdminClient
-from service.domain.usage import UsageRow
+from service.domain.usage import UsageRow, UsageSourceName
 from service.http import build_http_client
 from service.pricing import PriceBook
 from service.runtime.collector import make_pricer
 from service.runtime.cycle import Runtime
-from service.settings import load_settings
+from service.settings import Settings, load_settings
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
 from service.store import usage_booking
 from service.store.engine import make_engine, transaction
@@ -54,6 +54,27 @@ COLUMNS = (
     *usage_booking.COUNT_FIELDS,
     "cost_nanos",
 )
+
+
+def bench_settings(
+    base_url: str, database_url: str, usage_source: UsageSourceName = "messages"
+) -> Settings:
+    """Settings for a first collection that backfills the month from the simulator."""
+    return load_settings(
+        {
+            "ANTHROPIC_ADMIN_KEY": KEY,
+            "ANTHROPIC_BASE_URL": base_url,
+            "CREDITWATCH_DATABASE_URL": database_url,
+            "CREDITWATCH_USAGE_SOURCE": usage_source,
+            "CREDITWATCH_BACKFILL_FROM": START.isoformat(),
+            "CREDITWATCH_STARTING_BALANCE": "1000000",
+            "CREDITWATCH_STARTING_BALANCE_AT": START.isoformat(),
+            # A month's page can take long to encode; the lease must be twice the timeout.
+            "CREDITWATCH_HTTP_TIMEOUT": "300s",
+            "CREDITWATCH_DELIVERY_LEASE": "10m",
+        },
+        None,
+    )
 
 
 def _serve(port_queue: Any, stop: Any) -> None:
@@ -169,18 +190,7 @@ def bench_backend(
         folder = Path(folder_name)
         clock = ManualClock(NOW)
         with database(backend, folder) as url:
-            settings = load_settings(
-                {
-                    "ANTHROPIC_ADMIN_KEY": KEY,
-                    "ANTHROPIC_BASE_URL": base_url,
-                    "CREDITWATCH_DATABASE_URL": url,
-                    "CREDITWATCH_BACKFILL_FROM": START.isoformat(),
-                    "CREDITWATCH_STARTING_BALANCE": "1000000",
-                    "CREDITWATCH_STARTING_BALANCE_AT": START.isoformat(),
-                    "CREDITWATCH_HTTP_TIMEOUT": "300s",
-                },
-                None,
-            )
+            settings = bench_settings(base_url, url)
             with Runtime(settings) as runtime:
                 began = time.perf_counter()
                 result = runtime.cycle(clock)
@@ -225,18 +235,7 @@ def bench_backend(
 
 def _ingest_in_child(base_url: str, result: Any) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        settings = load_settings(
-            {
-                "ANTHROPIC_ADMIN_KEY": KEY,
-                "ANTHROPIC_BASE_URL": base_url,
-                "CREDITWATCH_DATABASE_URL": f"sqlite:///{folder}/rss.db",
-                "CREDITWATCH_BACKFILL_FROM": START.isoformat(),
-                "CREDITWATCH_STARTING_BALANCE": "1000000",
-                "CREDITWATCH_STARTING_BALANCE_AT": START.isoformat(),
-                "CREDITWATCH_HTTP_TIMEOUT": "300s",
-            },
-            None,
-        )
+        settings = bench_settings(base_url, f"sqlite:///{folder}/rss.db")
         baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         with Runtime(settings) as runtime:
             runtime.cycle(ManualClock(NOW))

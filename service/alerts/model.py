@@ -19,7 +19,7 @@ from service.domain.timefmt import rfc3339, rfc3339_or_none
 
 Severity = Literal["info", "warning", "critical"]
 NoticeKind = Literal["alert", "reminder", "resolved"]
-Dimension = Literal["model", "api_key", "workspace"]
+Dimension = Literal["model", "api_key", "workspace", "actor", "product"]
 SCHEMA_VERSION = 1
 
 

@@ -19,23 +19,33 @@ plays out in well under a minute.
 The story starts at 06:00 UTC on a recent Wednesday whose three days of history and the day
 after lie in one calendar month and before now: the synthetic workload follows a weekday rhythm,
 and the monthly budget would start again at a month's first hour.
+
+The demo reads its usage from the source ``CREDITWATCH_USAGE_SOURCE`` names in the environment or
+the env file (``messages`` unless set), as the daemon would; every other setting is the demo's
+own. On ``analytics`` the simulated bill of an hour comes an hour after it ends, so each cycle
+shows the newest hour estimated and the one before it billed.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from apscheduler.jobstores.base import JobLookupError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from service.admin_api.retry import RetryPolicy
 from service.commands.args import positive_int_arg, seconds_arg
@@ -44,17 +54,20 @@ from service.commands.registry import Command
 from service.domain.money import usd_text, usd_to_nanos
 from service.domain.periods import month_of
 from service.domain.timefmt import rfc3339
+from service.domain.usage import BucketWidth, UsageSourceName
 from service.render.terminal import status_lines
 from service.runtime.cycle import CycleResult, Runtime
 from service.runtime.daemon import CYCLE_JOB, Daemon
 from service.runtime.logs import configure_logging, fields_of
 from service.runtime.status import build_status
 from service.settings import Settings, load_settings
+from service.settings.environment import read_env_file
 from service.simulator import ManualClock, SimulatorServer, Spike, Workload, WorkloadSpec
 from service.simulator.sinks import SlackSink, SmtpSink, WebhookSink
 from service.store.credit_sync import current_walk
 from service.store.engine import make_engine, read_transaction
 from service.store.outbox import outbox_counts
+from service.store.tables import USAGE
 
 DEMO_KEY = "sk-ant-admin01-demo-not-a-real-key"
 DEMO_SECRET = "whsec_ZGVtby13ZWJob29rLXNpZ25pbmcta2V5LTAwMQ=="  # noqa: S105 - the demo sink's own
@@ -74,6 +87,11 @@ SPIKE_RULE = "factor=3 min=10 days=3"
 DEFAULT_CYCLES, DEFAULT_INTERVAL = 10, 2.0
 # After the last cycle, how long its alerts may take to reach the sinks before the demo ends.
 DRAIN_SECONDS = 15.0
+# The variables the demo takes from the environment and the env file: the contract's names.
+FROM_THE_USER = ("CREDITWATCH_USAGE_SOURCE",)
+# The Analytics API's hourly cost rows lag the usage: an hour is estimated, then billed.
+COST_DELAY = timedelta(hours=1)
+BILL_HOURS_TOLD = 2  # each cycle tells the hour just billed and the one still estimated
 
 
 def interval_arg(raw: str) -> float:
@@ -111,7 +129,18 @@ def story_start(now: datetime) -> datetime:
 
 def demo_workload(start: datetime) -> Workload:
     spike = Spike(start + SPIKE_AFTER, start + SPIKE_AFTER + SPIKE_HOURS * STEP, SPIKE_TIMES)
-    return Workload(WorkloadSpec(seed=7, start=start - HISTORY, spike=spike))
+    # The cost delay is read only by the Analytics API's cost endpoint: the legacy story is
+    # the same with or without it.
+    return Workload(WorkloadSpec(seed=7, start=start - HISTORY, spike=spike, cost_delay=COST_DELAY))
+
+
+def user_choices(ctx: CommandContext) -> dict[str, str]:
+    """``FROM_THE_USER`` as ``--env-file`` (default ``./.env``) and the environment state them,
+    the environment winning. Raises ConfigError when an explicit env file cannot be read."""
+    explicit = ctx.args.env_file is not None
+    env = read_env_file(ctx.args.env_file if explicit else Path(".env"), explicit=explicit)
+    env.update(os.environ if ctx.environ is None else ctx.environ)
+    return {name: env[name] for name in FROM_THE_USER if name in env}
 
 
 def demo_environment(
@@ -123,8 +152,10 @@ def demo_environment(
     slack: SlackSink,
     webhook: WebhookSink,
     mailbox: SmtpSink,
+    chosen: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The demo's settings, as an env file would state them."""
+    """The demo's settings, as an env file would state them, with ``chosen`` (the user's
+    ``FROM_THE_USER`` values, see :func:`user_choices`) on top."""
     opening = rfc3339(start - HISTORY)
     return {
         "ANTHROPIC_ADMIN_KEY": DEMO_KEY,
@@ -148,11 +179,44 @@ def demo_environment(
         "CREDITWATCH_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}?tls=off",
         "CREDITWATCH_EMAIL_FROM": "creditwatch-demo@localhost.localdomain",
         "CREDITWATCH_EMAIL_TO": "you@localhost.localdomain",
+        **{name: value for name, value in (chosen or {}).items() if name in FROM_THE_USER},
     }
+
+
+class HourCost(NamedTuple):
+    cost_nanos: int
+    billed: bool
+
+
+def hour_costs(session: Session, width: BucketWidth, since: datetime) -> dict[datetime, HourCost]:
+    """Each bucket from ``since``: its cost, and whether the Analytics API's hourly bill for it
+    has been booked. Priority-tier rows never get a bill (no public price), so a bucket counts
+    as billed when any of its rows is."""
+    rows = session.execute(
+        select(USAGE.c.bucket_start, func.sum(USAGE.c.cost_nanos), func.count(USAGE.c.billed_nanos))
+        .where(USAGE.c.bucket_width == width, USAGE.c.bucket_start >= since)
+        .group_by(USAGE.c.bucket_start)
+    )
+    return {start: HourCost(int(cost), bool(billed)) for start, cost, billed in rows}
+
+
+def _billing(hours: dict[datetime, HourCost]) -> str:
+    """The newest hours, each billed or estimated so far (the bill comes ``COST_DELAY`` after
+    the hour ends; until then the hour is priced from its usage, still growing)."""
+    return "; ".join(
+        f"{hour:%H:%M} billed {usd_text(cost.cost_nanos)}"
+        if cost.billed
+        else f"{hour:%H:%M} estimated {usd_text(cost.cost_nanos)} so far"
+        for hour, cost in sorted(hours.items())
+    )
 
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _hours(span: timedelta) -> str:
+    return _count(int(span / timedelta(hours=1)), "hour")
 
 
 def _usd(amount: Decimal) -> str:
@@ -161,23 +225,38 @@ def _usd(amount: Decimal) -> str:
 
 class _Narrator:
     """Prints for every thread (the cycles, the sinks): whole lines, and the real seconds from
-    the start to the first alert that reaches a sink."""
+    the start to the first alert that reaches a sink. ``gone`` is set when the reader has left
+    (``creditwatch demo | head``); nothing is printed after that."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
+        self.gone = threading.Event()
         self._lock = threading.Lock()
         self._first_alert: float | None = None
 
     def say(self, line: str = "") -> None:
         with self._lock:
-            say(line)
+            self._print(line)
 
     def sink(self, line: str) -> None:
         with self._lock:
-            say(f"    {line}")
+            self._print(f"    {line}")
             if self._first_alert is None:
                 self._first_alert = seconds = time.monotonic() - self.started
-                say(f"    (the first alert reached a sink {seconds:.1f} s after the demo started)")
+                self._print(
+                    f"    (the first alert reached a sink {seconds:.1f} s after the demo started)"
+                )
+
+    def _print(self, line: str) -> None:
+        if self.gone.is_set():
+            return
+        try:
+            say(line)
+        except BrokenPipeError:
+            # A sink's thread would print a traceback: stdout goes nowhere from now on, as
+            # main() does, and the demo stops (it ends with the BrokenPipeError main() maps).
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            self.gone.set()
 
 
 class _Story:
@@ -218,10 +297,16 @@ class _Story:
             )
         self.narrator.say(f"[cycle {number:2}] {now:%a %H:%M} UTC  {what}; balance {balance}")
         settings = runtime.settings
+        width = settings.collection.bucket_width
         with read_transaction(runtime.engine) as session:
-            walked = current_walk(
-                session, settings.collection.bucket_width, settings.ledger.credit_terms(), now
+            walked = current_walk(session, width, settings.ledger.credit_terms(), now)
+            hours = (
+                hour_costs(session, width, now - BILL_HOURS_TOLD * STEP)
+                if settings.collection.usage_source == "analytics"
+                else {}
             )
+        if hours:
+            self.narrator.say(f"    hourly cost (Analytics API): {_billing(hours)}")
         for reload in walked.reloads if walked is not None else []:
             # A reload is re-derived as its bucket grows: told once, when it first appears.
             if reload.at not in self._reloads_told:
@@ -260,9 +345,13 @@ class _StoryRuntime(Runtime):
 
 def _stop_after_the_story(daemon: Daemon, story: _Story) -> None:
     """Once the last cycle is told and its alerts delivered, stop the daemon (as SIGTERM
-    would); returns at once if something else stops it first."""
+    would); at once when nobody reads the story any more; returns at once if something else
+    stops it first."""
     while not story.finished.wait(0.1):
         if daemon.stopping.is_set():
+            return
+        if story.narrator.gone.is_set():
+            daemon.stop()
             return
     try:
         daemon.scheduler.pause_job(CYCLE_JOB)
@@ -315,6 +404,7 @@ def _introduce(
     simulator: SimulatorServer,
     folder: Path,
     ports: tuple[int, int, int],
+    source: UsageSourceName,
 ) -> None:
     cycles = f"{args.cycles} cycles" if args.cycles else "until Ctrl-C"
     spike = start + SPIKE_AFTER
@@ -322,6 +412,14 @@ def _introduce(
     lines = [
         "creditwatch demo: the daemon against a simulated organization, all on this machine",
         f"  Admin API simulator  {simulator.base_url} (ledger: {folder / 'creditwatch.db'})",
+        *(
+            [
+                "  usage source         analytics: the Usage and Cost Analytics API (beta); each "
+                f"hour's bill comes {_hours(COST_DELAY)} after it ends"
+            ]
+            if source == "analytics"
+            else []
+        ),
         f"  alert sinks          Slack-style 127.0.0.1:{ports[0]}, signed webhook "
         f"127.0.0.1:{ports[1]}, SMTP 127.0.0.1:{ports[2]}",
         f"  credit balance       {_usd(STARTING_BALANCE)} on {start - HISTORY:%a %Y-%m-%d %H:%M} "
@@ -343,6 +441,7 @@ def demo(ctx: CommandContext) -> int:
     """Run the story for ``--cycles`` cycles ``--interval`` seconds apart, then show status."""
     narrator = _Narrator()
     configure_logging("WARNING", "text", [DEMO_KEY, DEMO_SECRET])
+    chosen = user_choices(ctx)
     start = story_start(ctx.now())
     clock = ManualClock(start)
     with (
@@ -361,6 +460,7 @@ def demo(ctx: CommandContext) -> int:
             slack=slack,
             webhook=webhook,
             mailbox=mailbox,
+            chosen=chosen,
         )
         settings = load_settings(environment, None, demo=True, now=start)
         _configure_logging(settings)
@@ -371,6 +471,7 @@ def demo(ctx: CommandContext) -> int:
             simulator=simulator,
             folder=folder,
             ports=(slack.port, webhook.port, mailbox.port),
+            source=settings.collection.usage_source,
         )
         story = _Story(clock, ctx.args.cycles, narrator)
 
@@ -395,6 +496,8 @@ def demo(ctx: CommandContext) -> int:
             engine.dispose()
         for line in status_lines(shown, settings.ledger.credit_unit_usd):
             narrator.say(f"  {line}")
+    if narrator.gone.is_set():
+        raise BrokenPipeError("the demo's reader left")
     return 0
 
 

@@ -30,3 +30,15 @@ def display_name(dimension: NamedDimension, value: str, known: Mapping[str, str]
     if value == "":
         return _NULL_NAMES[dimension]
     return known.get(value) or value
+
+
+NO_ACTOR_NAME = "No actor"
+NO_PRODUCT = "(no product)"
+
+
+def actor_display(actor: str, actors: Mapping[str, str], api_keys: Mapping[str, str]) -> str:
+    """What people read for an Analytics API actor: a user's ``Name <e-mail>``, an API key's
+    name (an ``api_actor`` is its key), or the id itself."""
+    if actor == "":
+        return NO_ACTOR_NAME
+    return actors.get(actor) or api_keys.get(actor) or actor

@@ -8,6 +8,10 @@ but not API keys or hours. A line's ``billed_nanos`` is None where no bill cover
 it is the bill of the *billed days* of the window (days wholly inside it that Anthropic has
 billed), and ``compared_nanos`` is creditwatch's estimate of the same days without priority-tier
 usage, which the cost report leaves out. The difference is the one of those two, exactly.
+
+With the Analytics API, ``estimated_nanos`` already holds the hourly bill where there is one:
+``hourly_billed_nanos`` is that part and ``hourly_list_nanos`` its list price, so the discount
+is their difference. ``--by actor`` and ``--by product`` read the usage it attributes.
 """
 
 from __future__ import annotations
@@ -16,8 +20,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-ReportBy = Literal["model", "api_key", "workspace", "day", "hour"]
-REPORT_BY: tuple[ReportBy, ...] = ("model", "api_key", "workspace", "day", "hour")
+ReportBy = Literal["model", "api_key", "workspace", "day", "hour", "actor", "product"]
+REPORT_BY: tuple[ReportBy, ...] = (
+    "model",
+    "api_key",
+    "workspace",
+    "day",
+    "hour",
+    "actor",
+    "product",
+)
+ATTRIBUTED_BY: tuple[ReportBy, ...] = ("actor", "product")
+"""Breakdowns read from usage attributed by the Analytics API (not from the usage rows)."""
 DAY = timedelta(days=1)
 
 
@@ -36,6 +50,14 @@ class UsageLine:
     priced_estimate: bool = False  # some usage priced on an assumption (unknown model, tiers)
     billed_nanos: int | None = None
     compared_nanos: int | None = None
+    # The part billed by the hour (the Analytics API's cost): that bill, and its list price.
+    hourly_billed_nanos: int = 0
+    hourly_list_nanos: int = 0
+
+    @property
+    def discount_nanos(self) -> int:
+        """List price less the hourly bill, over the usage billed by the hour."""
+        return self.hourly_list_nanos - self.hourly_billed_nanos
 
     @property
     def difference_nanos(self) -> int | None:
@@ -52,6 +74,8 @@ class UsageLine:
         self.web_search_requests += other.web_search_requests
         self.estimated_nanos += other.estimated_nanos
         self.priced_estimate = self.priced_estimate or other.priced_estimate
+        self.hourly_billed_nanos += other.hourly_billed_nanos
+        self.hourly_list_nanos += other.hourly_list_nanos
 
     def add_billed(self, billed: int, compared: int) -> None:
         self.billed_nanos = (self.billed_nanos or 0) + billed

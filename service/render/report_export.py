@@ -35,8 +35,10 @@ def _money(nanos: int | None) -> str | None:
 
 
 def line_json(line: UsageLine, unit: Decimal = Decimal(1)) -> dict[str, Any]:
-    """One line; ``cost_usd`` is creditwatch's estimate of the whole window, ``estimated``
-    whether part of it is priced on an assumption (unknown model, priority tier, tiers)."""
+    """One line; ``cost_usd`` is what the ledger charges for the whole window (the hourly bill
+    where the Analytics API gave one, else the estimate), ``estimated`` whether part of it is
+    priced on an assumption (unknown model, priority tier, tiers); ``hourly_billed_usd`` is the
+    part billed by the hour and ``hourly_list_usd`` its list price (``discount_usd`` between)."""
     out: dict[str, Any] = {
         "key": line.key,
         "name": line.name,
@@ -50,6 +52,9 @@ def line_json(line: UsageLine, unit: Decimal = Decimal(1)) -> dict[str, Any]:
         "billed_days_estimate_usd": _money(line.compared_nanos),
         "difference_usd": _money(line.difference_nanos),
         "estimated": line.priced_estimate,
+        "hourly_billed_usd": format_usd(line.hourly_billed_nanos),
+        "hourly_list_usd": format_usd(line.hourly_list_nanos),
+        "discount_usd": format_usd(line.discount_nanos),
     }
     if unit != 1:
         out["cost_credits"] = credits_of(line.estimated_nanos, unit)

@@ -25,7 +25,13 @@ from service.render.report_svg import (
     balance_svg,
     spend_svg,
 )
-from service.render.report_text import DIMENSION_TITLE, count_text, difference_text, notes
+from service.render.report_text import (
+    DIMENSION_TITLE,
+    NAMED_BY,
+    count_text,
+    difference_text,
+    notes,
+)
 
 _CSS = """
 :root { color-scheme: light; }
@@ -120,7 +126,14 @@ def _card(label: str, value: str, sub: str = "", *, warn: bool = False) -> str:
 
 def _cards(report: Report, unit: Decimal) -> str:
     total = report.total
-    cards = [_card("Estimated cost", usd_text(total.estimated_nanos, unit), "tokens × list prices")]
+    hourly = total.hourly_list_nanos > 0
+    cards = [
+        _card(
+            "Charged" if hourly else "Estimated cost",
+            usd_text(total.estimated_nanos, unit),
+            "hourly bill, estimated until billed" if hourly else "tokens × list prices",
+        )
+    ]
     if total.billed_nanos is not None:
         days = len(report.billed_days)
         cards.append(
@@ -221,9 +234,10 @@ def _balance_section(report: Report, unit: Decimal) -> str:
 
 
 def _table_section(report: Report, unit: Decimal) -> str:
-    named = report.by in ("api_key", "workspace")
+    named = report.by in NAMED_BY
     head = [DIMENSION_TITLE[report.by].capitalize(), "Input", "Cache write", "Cache read"]
-    head += ["Output", "Web searches", "Estimated", "Estimate, billed days", "Billed"]
+    cost = "Charged" if report.total.hourly_list_nanos else "Estimated"
+    head += ["Output", "Web searches", cost, "Estimate, billed days", "Billed"]
     head += ["Difference"]
     rows = [_table_row(line, named, unit) for line in report.lines]
     rows.append(_table_row(report.total, False, unit, total=True))

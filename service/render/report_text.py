@@ -18,6 +18,7 @@ from rich.text import Text
 from service.domain.money import usd_text
 from service.domain.periods import day_start
 from service.domain.report import (
+    ATTRIBUTED_BY,
     DAY,
     BalanceEvent,
     BalanceHistory,
@@ -36,7 +37,12 @@ DIMENSION_TITLE = {
     "workspace": "workspace",
     "day": "day (UTC)",
     "hour": "hour (UTC)",
+    "actor": "actor",
+    "product": "product",
 }
+NAMED_BY = ("api_key", "workspace", "actor")
+"""Breakdowns whose lines have a name beside their id."""
+_NOT_IN_BILL = {"api_key": "API keys", "hour": "hours", "actor": "actors", "product": "products"}
 
 
 def count_text(value: int) -> str:
@@ -73,11 +79,12 @@ def difference_text(line: UsageLine, unit: Decimal = Decimal(1)) -> str:
 
 def table(report: Report, unit: Decimal = Decimal(1)) -> list[str]:
     """The breakdown with a total line, and what the reader needs to know about its columns."""
-    named = report.by in ("api_key", "workspace")
+    named = report.by in NAMED_BY
     header = [DIMENSION_TITLE[report.by]]
     if named:
         header.append("id")
-    header += ["input", "cache write", "cache read", "output", "web search", "estimated"]
+    cost = "charged" if report.total.hourly_list_nanos else "estimated"
+    header += ["input", "cache write", "cache read", "output", "web search", cost]
     header += ["billed", "difference"]
     rows = [_row(line, named, report, unit) for line in [*report.lines, report.total]]
     lines = table_lines(header, rows, text_columns=(0, 1) if named else (0,))
@@ -109,11 +116,39 @@ def _row(line: UsageLine, named: bool, report: Report, unit: Decimal) -> list[st
     ]
 
 
+def hourly_bill_notes(report: Report, unit: Decimal = Decimal(1)) -> list[str]:
+    """What of the cost is the Analytics API's hourly bill, and the discount it shows."""
+    total = report.total
+    if not total.hourly_list_nanos:
+        return []
+    line = (
+        f"hourly bill (Analytics API): {usd_text(total.hourly_billed_nanos, unit)} of the "
+        f"{usd_text(total.estimated_nanos, unit)} above is billed by the hour, the rest estimated"
+    )
+    discount = total.discount_nanos
+    if discount:
+        percent = (Decimal(discount * 100) / total.hourly_list_nanos).quantize(
+            Decimal("0.1"), rounding=ROUND_HALF_EVEN
+        )
+        line += (
+            f"; at list price {usd_text(total.hourly_list_nanos, unit)}, a discount of "
+            f"{usd_text(discount, unit)} ({percent}%)"
+        )
+    return [line]
+
+
 def notes(report: Report, unit: Decimal = Decimal(1)) -> list[str]:
     """What the estimate and the billed columns cover, honestly."""
     out = []
     if report.total.priced_estimate:
         out.append("* includes estimated prices (unknown model, priority tier or tiered pricing)")
+    out += hourly_bill_notes(report, unit)
+    if report.by in ATTRIBUTED_BY and not report.lines:
+        out.append(
+            f"no usage attributed to {_NOT_IN_BILL[report.by]} in this window: only the Usage and "
+            "Cost Analytics API says who and what is behind the spend "
+            "(CREDITWATCH_USAGE_SOURCE=analytics)"
+        )
     days = report.billed_days
     if not days:
         out.append(
@@ -130,7 +165,7 @@ def notes(report: Report, unit: Decimal = Decimal(1)) -> list[str]:
     )
     if not report.billed_by_line:
         out.append(
-            f"  Anthropic's cost report has no {'API keys' if report.by == 'api_key' else 'hours'}"
+            f"  Anthropic's cost report has no {_NOT_IN_BILL.get(report.by, report.by)}"
             ": only the total is compared"
         )
     if report.priority_unbilled_nanos:

@@ -24,8 +24,8 @@ FIELDS_PER_SECTION = 10
 FIELD_TEXT_MAX = 2000
 # Slack advises at most 4,000 characters of top-level text (and cuts it at 40,000).
 FALLBACK_MAX = 4000
-# Ten lines of 280, their bullets and newlines, the heading and the count stay under 3,000.
-DRIVER_LINE_MAX = 280
+# Twelve lines of 230, their bullets and newlines, the heading and the count stay under 3,000.
+DRIVER_LINE_MAX = 230
 
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # mrkdwn has no escape character, and a zero-width space beside a marker makes Slack format

@@ -127,6 +127,7 @@ def _collection_lines(status: dict[str, Any]) -> list[str]:
     lines = [
         f"Last collected     {status['last_collected_at'] or 'never'}",
         f"Data until         {status['data_until'] or 'no usage yet'}",
+        *_usage_source_lines(status),
     ]
     if status["collection_failing_since"]:
         lines.append(f"Collection FAILING since {status['collection_failing_since']}")
@@ -160,6 +161,31 @@ def _collection_lines(status: dict[str, Any]) -> list[str]:
     if not status.get("channels"):
         lines.append(
             "Channels           none configured: alerts are only listed (creditwatch alerts)"
+        )
+    return lines
+
+
+_SOURCE_NAMES = {
+    "messages": "usage report",
+    "analytics": "Usage and Cost Analytics API, beta",
+}
+
+
+def _usage_source_lines(status: dict[str, Any]) -> list[str]:
+    """The source usage is read from, since when after a switch, and (analytics) how fresh the
+    API says its data is; a second line when these settings name another source."""
+    source = status["usage_source"]
+    line = f"Usage source       {source} ({_SOURCE_NAMES.get(source, 'unknown source')})"
+    if status["usage_source_since"]:
+        line += f" since {status['usage_source_since']}"
+    if source == "analytics":
+        line += f"; data refreshed {status['data_refreshed_at'] or 'not reported yet'}"
+    lines = [line]
+    configured = status["usage_source_configured"]
+    if configured != source:
+        lines.append(
+            f"  CREDITWATCH_USAGE_SOURCE={configured} here: the next cycle with these settings "
+            f"reads {configured} from the first bucket not yet collected"
         )
     return lines
 

@@ -14,10 +14,17 @@ from service.render.view import AlertView, DriverView
 
 KIND_LABEL = {"alert": "", "reminder": "Reminder: ", "resolved": "Resolved: "}
 SEVERITY_LABEL = {"info": "Info", "warning": "Warning", "critical": "Critical"}
-DIMENSION_LABEL = {"model": "Model", "api_key": "API key", "workspace": "Workspace"}
+DIMENSION_LABEL = {
+    "model": "Model",
+    "api_key": "API key",
+    "workspace": "Workspace",
+    "actor": "Actor",
+    "product": "Product",
+}
 TEST_PREFIX = "[TEST] "
-# The rules name at most three drivers per dimension (nine); an alert lists ten at most.
-MAX_DRIVERS = 10
+# The rules name at most three drivers per dimension, in at most four dimensions (twelve: an
+# organization's budget read from the Analytics API adds actors); an alert lists twelve at most.
+MAX_DRIVERS = 12
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ def driver_line(driver: DriverView, credit_unit: Decimal = Decimal(1)) -> str:
     """``Model claude-opus-4-6: $12.30 (+$4.10 since the last alert)``; names, not ids."""
     label = DIMENSION_LABEL.get(driver.dimension, driver.dimension)
     name = driver.name if driver.name == driver.id else f"{driver.name} ({driver.id})"
-    if driver.dimension == "model" or not driver.id:
+    if driver.dimension in ("model", "product") or not driver.id:
         name = driver.name
     line = f"{label} {name}: {money(driver.amount, credit_unit)}"
     if driver.change is not None and driver.change != 0:

@@ -28,7 +28,8 @@ from service.domain.timefmt import rfc3339
 from service.domain.usage import BUCKET_SECONDS, BucketWidth
 from service.runtime.facts import Names
 from service.settings.rules import BudgetRule, RuleSettings
-from service.store.tables import USAGE
+from service.store.attribution import AttributedSpend
+from service.store.tables import ATTRIBUTED, USAGE
 from service.store.usage_queries import ScopedSpend
 
 
@@ -137,6 +138,22 @@ def _series(
     for bucket, workspace, key, model, cost in rows:
         spend = ScopedSpend(str(workspace), str(key), str(model), int(cost), int(cost))
         for index, matches in enumerate(matchers):
-            if not rules[index].scope or matches(spend):
+            if not rules[index].attributed and (not rules[index].scope or matches(spend)):
                 series[index][bucket] += spend.cost_nanos
+    attributed = [
+        (index, names.attributed_matcher(r)) for index, r in enumerate(rules) if r.attributed
+    ]
+    if attributed:
+        a = ATTRIBUTED
+        groups = (a.c.bucket_start, a.c.actor, a.c.actor_type, a.c.product, a.c.model)
+        found = session.execute(
+            select(*groups, func.sum(a.c.cost_nanos))
+            .where(a.c.bucket_width == width, a.c.bucket_start >= start, a.c.bucket_start < end)
+            .group_by(*groups)
+        )
+        for bucket, actor, kind, product, model, cost in found:
+            who = AttributedSpend(str(actor), str(kind), str(product), str(model), int(cost), 0)
+            for index, belongs in attributed:
+                if belongs(who):
+                    series[index][bucket] += who.cost_nanos
     return series

@@ -36,7 +36,7 @@ from service.runtime.failures import database_reason, log_failure
 from service.runtime.names_refresh import NameRefresher
 from service.runtime.usage_source import REFRESHED_SETTING, FetchedUsage, UsageFetcher
 from service.settings import Settings
-from service.store.attribution import book_attribution
+from service.store.attribution import book_attribution, reprice_attribution
 from service.store.balance import ensure_opening
 from service.store.collection_state import (
     check_bucket_width,
@@ -171,6 +171,7 @@ def apply_settings(engine: Engine, settings: Settings, book: PriceBook, now: dat
             if first_bucket_start(session, width) is not None:
                 result = reprice_usage(session, make_pricer(book), now=now)
                 repriced = result.changed_rows
+                reprice_attribution(session, make_pricer(book), now=now)
                 log.info(
                     "the price book changed: %d stored rows re-priced, spend %+d nano-USD",
                     result.changed_rows,

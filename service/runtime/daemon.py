@@ -44,6 +44,7 @@ from types import FrameType
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import SchedulerNotRunningError
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.alerts.facts import ConfigRefusal
 from service.domain.timefmt import format_duration
@@ -51,6 +52,7 @@ from service.runtime.cycle import Runtime
 from service.runtime.endpoint import start_endpoint
 from service.runtime.failures import describe_failure, log_failure
 from service.runtime.logs import configure_logging
+from service.runtime.reconciling import reconcile_due
 from service.runtime.systemd import sd_notify, watchdog_period
 from service.settings import Settings
 from service.settings.channels import NO_CHANNEL
@@ -194,7 +196,16 @@ class Daemon:
             return
         last = self.reconciled_at
         if last is not None and time.monotonic() - last < RECONCILE_SECONDS:
-            return
+            # Within the day, only when a reconciled day's charges changed since (its
+            # adjustment would count the change twice until the next daily run).
+            try:
+                runtime = self.runtime
+                due = reconcile_due(runtime.engine, runtime.settings.collection.bucket_width)
+            except SQLAlchemyError as exc:
+                log_failure(log, "checking for days to reconcile again failed", exc)
+                return
+            if not due:
+                return
         with self.lock:
             try:
                 result = self.runtime.reconcile(self.clock)

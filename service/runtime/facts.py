@@ -8,14 +8,20 @@ Bill adjustments (reconciliation) are spend of the day they adjust, booked at th
 last hour: they count toward budgets of the whole organization and of a workspace; budgets
 scoped to an API key or a model stay on the estimate, since the bill names no key and the
 adjustment is one amount per day and workspace.
+
+Budgets scoped by ``actor`` or ``product`` read the usage the Analytics API attributes
+(``attributed_usage``: the hourly bill where there is one, the estimate until then; no bill
+adjustment, which names no actor). Their drivers are actors, products and models; the
+organization's budgets and the spike add the top actors to their drivers when there are any.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,13 +43,14 @@ from service.alerts.model import Dimension, Driver, Freshness, Situation
 from service.domain.credit_walk import WalkResult
 from service.domain.forecast import NotEnoughHistory, SpendProfile
 from service.domain.model_ids import belongs_to
-from service.domain.names import NULL_ALIASES, display_name
+from service.domain.names import NO_PRODUCT, NULL_ALIASES, actor_display, display_name
 from service.domain.periods import Period, floor_to_bucket, month_start, period_at
 from service.domain.usage import BUCKET_SECONDS
 from service.runtime.delivery import CHANNEL_RETRYING_ALERT
 from service.runtime.outlook import History, recent_history, runway_of
 from service.settings import Settings
 from service.settings.rules import BudgetRule
+from service.store.attribution import ACTOR_NAMES, AttributedSpend, spend_by_attribution
 from service.store.balance import balance_nanos
 from service.store.bills import (
     BILL_ADJUSTMENT,
@@ -62,11 +69,12 @@ TOP_DRIVERS = 3
 
 
 class Names:
-    """Display names of keys and workspaces, and scope matching by id or by name."""
+    """Display names of keys, workspaces and actors, and scope matching by id or by name."""
 
     def __init__(self, session: Session) -> None:
         self.api_keys = load_names(session, "api_key")
         self.workspaces = load_names(session, "workspace")
+        self.actors = load_names(session, ACTOR_NAMES)
         self._resolved: dict[tuple[int, str], frozenset[str]] = {}
 
     def of(self, dimension: Dimension, value: str) -> str:
@@ -74,7 +82,43 @@ class Names:
             return display_name("workspace", value, self.workspaces)
         if dimension == "api_key":
             return display_name("api_key", value, self.api_keys)
+        if dimension == "actor":
+            return actor_display(value, self.actors, self.api_keys)
+        if dimension == "product":
+            return value or NO_PRODUCT
         return value
+
+    def attributed_matcher(self, rule: BudgetRule) -> Callable[[AttributedSpend], bool]:
+        """Whether attributed spend is in the budget's scope (actor, product, model)."""
+        models = [value for key, value in rule.scope if key == "model"]
+        products = [value for key, value in rule.scope if key == "product"]
+        actors = [self.actor_ids(value) for key, value in rule.scope if key == "actor"]
+
+        def matches(row: AttributedSpend) -> bool:
+            return (
+                all(belongs_to(row.model, model) for model in models)
+                and all(row.product == product for product in products)
+                and all(row.actor in ids for ids in actors)
+            )
+
+        return matches
+
+    def actor_ids(self, wanted: str) -> frozenset[str]:
+        """The actors a scope value names: the id, or every actor whose name, e-mail address or
+        ``Name <e-mail>`` it is (case-insensitive), or every API key actor of that key name."""
+        cached = self._resolved.get((id(self.actors), wanted))
+        if cached is not None:
+            return cached
+        folded = wanted.casefold()
+        ids = {wanted}
+        for actor, name in self.actors.items():
+            person, _, address = name.partition(" <")
+            if folded in (name.casefold(), person.casefold(), address.rstrip(">").casefold()):
+                ids.add(actor)
+        ids |= {key for key, name in self.api_keys.items() if name.casefold() == folded}
+        found = frozenset(ids)
+        self._resolved[(id(self.actors), wanted)] = found
+        return found
 
     def matcher(self, rule: BudgetRule) -> Callable[[ScopedSpend], bool]:
         """Whether a row is in the budget's scope (every scope key must match)."""
@@ -97,6 +141,10 @@ class Names:
         names of that kind were ever fetched."""
         unknown = []
         for key, value in rule.scope:
+            if key == "actor" and self.actors and self.actor_ids(value) == {value}:
+                if value not in self.actors and value not in self.api_keys:
+                    unknown.append(f"actor={value}")
+                continue
             if key not in ("workspace", "api_key"):
                 continue
             known = self.workspaces if key == "workspace" else self.api_keys
@@ -128,9 +176,12 @@ class PeriodSpend:
     """One period's spend by (workspace, key, model), indexed so that a thousand budgets
     scoped to one key or workspace each read only their own rows."""
 
-    def __init__(self, period: Period, rows: list[ScopedSpend]) -> None:
+    def __init__(
+        self, period: Period, rows: list[ScopedSpend], attributed: list[AttributedSpend]
+    ) -> None:
         self.period = period
         self.rows = rows
+        self.attributed = attributed
         self.by: dict[Dimension, dict[str, list[ScopedSpend]]] = {
             "workspace": defaultdict(list),
             "api_key": defaultdict(list),
@@ -155,6 +206,10 @@ class PeriodSpend:
             candidates = self._union("model", models)
         matches = names.matcher(rule)
         return [row for row in candidates if matches(row)]
+
+    def scoped_attributed(self, rule: BudgetRule, names: Names) -> list[AttributedSpend]:
+        matches = names.attributed_matcher(rule)
+        return [row for row in self.attributed if matches(row)]
 
     def _union(self, dimension: Dimension, values: Iterable[str]) -> list[ScopedSpend]:
         index = self.by[dimension]
@@ -277,12 +332,24 @@ def _budgets(
             cut = profile.as_of if isinstance(profile, SpendProfile) else None
             rows = spend_by_dimensions(session, width, period.start, period.end, cut=cut)
             rows += adjustment_spend(session, period.start, period.end, cut=cut)
-            by_period[key] = PeriodSpend(period, rows)
+            attributed = spend_by_attribution(session, width, period.start, period.end, cut=cut)
+            by_period[key] = PeriodSpend(period, rows, attributed)
         spend = by_period[key]
-        period, rows = spend.period, spend.rows
-        scoped = spend.scoped(rule, names)
-        spent = sum(row.cost_nanos for row in scoped)
-        projected, note = _projection(rule, period, rows, scoped, profile)
+        period = spend.period
+        found: Sequence[Spend]
+        everything: Sequence[Spend]
+        if rule.attributed:
+            scoped_people = spend.scoped_attributed(rule, names)
+            found, everything = scoped_people, spend.attributed
+            named = attributed_drivers(scoped_people, names, ("actor", "product", "model"))
+        else:
+            scoped = spend.scoped(rule, names)
+            found, everything = scoped, spend.rows
+            named = drivers(scoped, names)
+            if not rule.scope:
+                named += attributed_drivers(spend.attributed, names, ("actor",))
+        spent = sum(row.cost_nanos for row in found)
+        projected, note = _projection(rule, period, everything, found, profile)
         out.append(
             BudgetFacts(
                 rule=rule,
@@ -290,17 +357,27 @@ def _budgets(
                 spent_nanos=spent,
                 projected_nanos=projected,
                 projection_note=note,
-                drivers=tuple(drivers(scoped, names)),
+                drivers=tuple(named),
             )
         )
     return out
 
 
+class Spend(Protocol):
+    """A share of a period's spend: in all, and before the forecast's cut."""
+
+    @property
+    def cost_nanos(self) -> int: ...
+
+    @property
+    def before_nanos(self) -> int: ...
+
+
 def _projection(
     rule: BudgetRule,
     period: Period,
-    rows: list[ScopedSpend],
-    scoped: list[ScopedSpend],
+    rows: Sequence[Spend],
+    scoped: Sequence[Spend],
     profile: SpendProfile | NotEnoughHistory | None,
 ) -> tuple[int | None, str | None]:
     if not rule.forecast_percents:
@@ -330,8 +407,26 @@ def drivers(rows: Iterable[ScopedSpend], names: Names) -> list[Driver]:
             continue  # neither a key nor a model: an adjustment is per day and workspace
         totals[("model", row.model)] += row.cost_nanos
         totals[("api_key", row.api_key_id)] += row.cost_nanos
+    return _top(totals, names, ("model", "api_key", "workspace"))
+
+
+def attributed_drivers(
+    rows: Iterable[AttributedSpend], names: Names, dimensions: tuple[Dimension, ...]
+) -> list[Driver]:
+    """The top spenders among attributed rows: people (actors), products, models."""
+    totals: dict[tuple[Dimension, str], int] = defaultdict(int)
+    for row in rows:
+        totals[("actor", row.actor)] += row.cost_nanos
+        totals[("product", row.product)] += row.cost_nanos
+        totals[("model", row.model)] += row.cost_nanos
+    return _top(totals, names, dimensions)
+
+
+def _top(
+    totals: dict[tuple[Dimension, str], int], names: Names, dimensions: tuple[Dimension, ...]
+) -> list[Driver]:
     found = []
-    for dimension in ("model", "api_key", "workspace"):
+    for dimension in dimensions:
         ranked = sorted(
             ((value, amount) for (dim, value), amount in totals.items() if dim == dimension),
             key=lambda item: (-item[1], item[0]),
@@ -368,7 +463,9 @@ def _spike(
     spent = history.hourly.get(hour, 0)
     baseline = int(statistics.median(days))
     rows = spend_by_dimensions(session, width, hour, hour + HOUR)
-    return SpikeFacts(hour, spent, baseline, len(days), tuple(drivers(rows, names)))
+    people = spend_by_attribution(session, width, hour, hour + HOUR)
+    named = drivers(rows, names) + attributed_drivers(people, names, ("actor",))
+    return SpikeFacts(hour, spent, baseline, len(days), tuple(named))
 
 
 def _expiring(walked: WalkResult | None, now: datetime, warning: timedelta) -> list[ExpiringLot]:

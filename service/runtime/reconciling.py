@@ -173,6 +173,7 @@ def reconcile(
             touched = days_touched_since(session, width, datetime.fromisoformat(ran_at), first)
             days |= {day for day in touched & reconciled_days(session) if day < today}
         state = session.get(CollectionState, width)
+        settled = reconciled_days(session)
         for day in sorted(days):
             outcome = _reconcile_day(
                 session,
@@ -183,6 +184,7 @@ def reconcile(
                 state=state,
                 now=now,
                 settle=settings.collection.lookback,
+                settled_before=day in settled,
             )
             result.days.append(outcome)
         walked = sync_credits(session, width, settings.ledger.credit_terms(), now)
@@ -257,7 +259,12 @@ def _reconcile_day(
     state: CollectionState | None,
     now: datetime,
     settle: timedelta,
+    settled_before: bool = False,
 ) -> DayOutcome:
+    """``settled_before``: the day was compared with its bill before. It was whole then, and a
+    re-read since (a longer look-back, an earlier backfill, an hourly bill read late) cannot
+    make it less so: it is compared again at once, or its charges and its old adjustment would
+    count the same difference twice until the collection window moved past it."""
     billed = billed_lines(session, day)
     usage = day_usage(session, width, day)
     status: DayStatus | None = None
@@ -265,7 +272,7 @@ def _reconcile_day(
         status = "no_start"
     elif day < first:
         status = "before_start"
-    elif not _covered(state, day, settle):
+    elif not settled_before and not _covered(state, day, settle):
         status = "not_collected"
     if status is not None:
         return DayOutcome(
@@ -311,3 +318,16 @@ def _reconcile_day(
         booked_nanos=booked,
         adjusted_nanos=compared.billed_nanos - compared.estimated_nanos,
     )
+
+
+def reconcile_due(engine: Engine, width: str) -> bool:
+    """Whether a day already compared with its bill has had its usage rows changed since the
+    last run (a re-read, an hourly bill): its adjustment is stale until reconcile runs."""
+    with read_transaction(engine) as session:
+        ran_at = stored_value(session, RAN_AT_SETTING)
+        opening = opening_entry(session)
+        if ran_at is None or opening is None:
+            return False
+        first = first_adjustable_day(opening.at)
+        touched = days_touched_since(session, width, datetime.fromisoformat(ran_at), first)
+        return bool(touched & reconciled_days(session))

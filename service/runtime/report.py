@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from service.domain.money import usd_text, usd_to_nanos
 from service.domain.periods import day_start
 from service.domain.report import (
+    ATTRIBUTED_BY,
     DAY,
     BalanceEvent,
     BalanceHistory,
@@ -64,7 +65,8 @@ def build_report(
         total.add_usage(line)
     by_day_billed = q.billed_by(session, "day", days)
     by_day_compared = q.compared_by(session, width, "day", days)
-    if days:
+    if days and by not in ATTRIBUTED_BY:
+        # The bill is compared with the usage rows; attributed usage is another cut of them.
         total.add_billed(sum(by_day_billed.values()), sum(by_day_compared.values()))
     if by in ("model", "workspace", "day"):
         _attach_bill(

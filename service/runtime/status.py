@@ -5,6 +5,7 @@ The starting balance shown is the one the ledger was booked with, not the shell'
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from service.domain.usage import BUCKET_SECONDS
 from service.runtime.delivery import CHANNEL_RETRYING_ALERT
 from service.runtime.facts import Names, budget_facts
 from service.runtime.outlook import balance_in_credits, credit_outlook, recent_history
+from service.runtime.usage_source import REFRESHED_SETTING, SOURCES_SETTING
 from service.settings import Settings
 from service.store.alerts import crossed_thresholds
 from service.store.balance import balance_nanos
@@ -27,6 +29,7 @@ from service.store.bills import adjustments_total_nanos, latest_reconciled_day
 from service.store.leadership import current_leader
 from service.store.ledger_entries import opening_entry
 from service.store.outbox import channel_health, outbox_counts
+from service.store.stored_settings import stored_value
 from service.store.tables import CollectionState, UnknownModel
 from service.store.usage_queries import (
     estimated_spend_nanos,
@@ -69,6 +72,7 @@ def build_status(session: Session, settings: Settings, now: datetime) -> dict[st
         "last_error": state.last_error if state else None,
         "watermark": rfc3339_or_none(state.watermark if state else None),
         "data_until": rfc3339_or_none(data_until),
+        **usage_source_status(session, settings),
         "unknown_models": [
             {"model": u.model, "priced_as": u.priced_as, "first_seen_at": rfc3339(u.first_seen_at)}
             for u in unknown
@@ -80,6 +84,26 @@ def build_status(session: Session, settings: Settings, now: datetime) -> dict[st
         "forecast": outlook["forecast"],
         "reconciliation": reconciliation_status(session),
         "as_of": rfc3339(now),
+    }
+
+
+def usage_source_status(session: Session, settings: Settings) -> dict[str, Any]:
+    """Where usage comes from: the source the ledger was last collected from (the configured
+    one before any collection), the bucket it took over from after a switch (None: from the
+    start), the configured source, and the Analytics API's newest ``data_refreshed_at`` while
+    it is the source (None otherwise)."""
+    configured = settings.collection.usage_source
+    raw = stored_value(session, SOURCES_SETTING)
+    # The segments, ``[[from, source], …]`` in order: the last one is read from now on.
+    segments: list[list[str]] = json.loads(raw) if raw else []
+    source, since = (segments[-1][1], segments[-1][0]) if segments else (configured, None)
+    return {
+        "usage_source": source,
+        "usage_source_since": since if len(segments) > 1 else None,
+        "usage_source_configured": configured,
+        "data_refreshed_at": (
+            stored_value(session, REFRESHED_SETTING) if source == "analytics" else None
+        ),
     }
 
 

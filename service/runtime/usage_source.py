@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -296,13 +296,14 @@ class UsageFetcher:
         default = self._default_workspace(
             [row.group for row in read.rows] + [row.group for row in bills.rows]
         )
-        billed = _bills({self._key(r.starting_at, r.group, default): r for r in bills.rows})
-        rows = [
-            UsageRow(key, row.counts, billed.pop(key, None))
-            for row in read.rows
-            for key in (self._key(row.starting_at, row.group, default),)
+        counts, billed = _joined(
+            ((self._key(r.starting_at, r.group, default), r.counts) for r in read.rows),
+            ((self._key(r.starting_at, r.group, default), r) for r in bills.rows),
+        )
+        rows = [UsageRow(key, found, billed.get(key)) for key, found in counts.items()]
+        rows += [
+            UsageRow(key, TokenCounts(), bill) for key, bill in billed.items() if key not in counts
         ]
-        rows += [UsageRow(key, TokenCounts(), bill) for key, bill in billed.items()]
         attributed = self._attributed(client, start, end)
         newest = max((row.key.bucket_start for row in rows), default=None)
         refreshed = _earliest(read.data_refreshed_at, bills.data_refreshed_at)
@@ -338,11 +339,13 @@ class UsageFetcher:
 
         def key_of(starting_at: datetime, group: AnalyticsGroup) -> AttributionKey:
             actor = group.actor
+            known = actor is not None and actor.id is not None
             key = AttributionKey(
                 bucket_start=starting_at,
                 bucket_width=self.width,
+                # An actor without an id (a kind newer than this reader) is stored as none.
                 actor=actor.id if actor else None,
-                actor_type=actor.type if actor else None,
+                actor_type=actor.type if actor and known else None,
                 product=group.product,
                 model=group.model,
                 service_tier=group.service_tier,
@@ -352,16 +355,15 @@ class UsageFetcher:
                 names[key] = actor_name(actor)
             return key
 
-        billed = _bills({key_of(r.starting_at, r.group): r for r in bills.rows})
-        rows = [
-            AttributedRow(key, row.counts, billed.pop(key, None), names.get(key))
-            for row in read.rows
-            for key in (key_of(row.starting_at, row.group),)
+        counts, billed = _joined(
+            ((key_of(r.starting_at, r.group), r.counts) for r in read.rows),
+            ((key_of(r.starting_at, r.group), r) for r in bills.rows),
+        )
+        keys = [*counts, *(key for key in billed if key not in counts)]
+        return [
+            AttributedRow(key, counts.get(key, TokenCounts()), billed.get(key), names.get(key))
+            for key in keys
         ]
-        rows += [
-            AttributedRow(key, TokenCounts(), bill, names.get(key)) for key, bill in billed.items()
-        ]
-        return rows
 
     def _default_workspace(self, groups: list[AnalyticsGroup]) -> str | None:
         """The default workspace's analytics id: the stored one, or the one id the workspace
@@ -397,9 +399,27 @@ class UsageFetcher:
 K = TypeVar("K")
 
 
-def _bills(rows: Mapping[K, AnalyticsCostRow]) -> dict[K, BilledCost]:
-    """Each key's bill in nano-USD (one cost row per key: no cost component is grouped by)."""
-    return {key: BilledCost(row.amount_nanos, row.list_amount_nanos) for key, row in rows.items()}
+def _joined(
+    usage: Iterable[tuple[K, TokenCounts]], cost: Iterable[tuple[K, AnalyticsCostRow]]
+) -> tuple[dict[K, TokenCounts], dict[K, BilledCost]]:
+    """One read's counts and bills (nano-USD) by stored key. Rows of distinct wire groups that
+    one stored key holds (the default workspace's id and a null, actors without an id) are
+    summed: each is a share of the key's usage, not a re-read of it."""
+    counts: dict[K, TokenCounts] = {}
+    for key, found in usage:
+        seen = counts.get(key)
+        counts[key] = found if seen is None else _plus(seen, found)
+    billed: dict[K, BilledCost] = {}
+    for key, row in cost:
+        bill = billed.get(key, BilledCost(0, 0))
+        billed[key] = BilledCost(
+            bill.amount_nanos + row.amount_nanos, bill.list_nanos + row.list_amount_nanos
+        )
+    return counts, billed
+
+
+def _plus(a: TokenCounts, b: TokenCounts) -> TokenCounts:
+    return TokenCounts(*(x + y for x, y in zip(astuple(a), astuple(b), strict=True)))
 
 
 def _earliest(*moments: datetime | None) -> datetime | None:

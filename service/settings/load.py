@@ -94,6 +94,16 @@ def load_settings(
             format_duration(max(timedelta(minutes=5), 2 * api.http_timeout)),
         )
     rules = parse_rules(get, env, channels.names)
+    for budget in rules.budgets:
+        if budget.attributed and collection.usage_source != "analytics":
+            key = next(key for key, _ in budget.scope if key in ("actor", "product"))
+            raise ConfigError(
+                budget.variable,
+                f"{key}= needs CREDITWATCH_USAGE_SOURCE=analytics: only the Usage and Cost "
+                "Analytics API says who and what product is behind the spend",
+                "",
+                example_line="CREDITWATCH_USAGE_SOURCE=analytics",
+            )
     metrics_addr = parse_metrics_addr(get("CREDITWATCH_METRICS_ADDR"))
     secrets = _secrets(env, api, ledger, channels)
     return Settings(

@@ -7,7 +7,10 @@ Grammars (DESIGN §3):
   forecast=100 tz=Europe/Paris workspace=… api_key=… model=… channels=ops``: more budgets;
   ``thresholds`` and ``forecast`` are percentages of the limit, ``amounts`` absolute USD;
   ``workspace`` and ``api_key`` take an id or a name, quoted when it has spaces
-  (``workspace="Claude Code"``);
+  (``workspace="Claude Code"``); with ``CREDITWATCH_USAGE_SOURCE=analytics`` also ``actor=`` (a
+  user's e-mail address, name or id, a service account or API key id) and ``product=``
+  (``claude_code``, ``messages_api``, ``message_batches_api``, …), with ``model=`` but not with
+  ``workspace=`` or ``api_key=`` (the Analytics API groups by at most 5 dimensions);
 - ``CREDITWATCH_LOW_BALANCE=25``, ``CREDITWATCH_RUNWAY_ALERT=3d``,
   ``CREDITWATCH_SPIKE=factor=4 min=20`` (optionally ``days=7``, the baseline's length);
 - ``CREDITWATCH_REPEAT_INTERVAL`` (default ``24h``, ``0`` never), ``CREDITWATCH_COLLECTION_ALERT``
@@ -33,7 +36,7 @@ from service.domain.timefmt import format_duration
 from service.errors import ConfigError
 from service.settings.grammar import parse_duration, parse_money
 
-ScopeKey = Literal["workspace", "api_key", "model"]
+ScopeKey = Literal["workspace", "api_key", "model", "actor", "product"]
 BUDGET_PREFIX = "CREDITWATCH_BUDGET_"
 DEFAULT_THRESHOLDS = (Decimal(50), Decimal(80), Decimal(100))
 MAX_PERCENT = Decimal(1000)
@@ -48,9 +51,13 @@ _BUDGET_KEYS = {
     "workspace",
     "api_key",
     "model",
+    "actor",
+    "product",
     "channels",
 }
-_SCOPE_KEYS: tuple[ScopeKey, ...] = ("workspace", "api_key", "model")
+_SCOPE_KEYS: tuple[ScopeKey, ...] = ("workspace", "api_key", "model", "actor", "product")
+ATTRIBUTION_SCOPES = ("actor", "product")
+"""Scope keys only the Analytics API's attribution answers (``attributed_usage``)."""
 _NAME = re.compile(r"[A-Z0-9][A-Z0-9_]*")
 _CHANNEL = re.compile(r"[a-z0-9][a-z0-9_-]*")
 BUDGET_EXAMPLE = "limit=200 period=month thresholds=50,80,100"
@@ -71,6 +78,11 @@ class BudgetRule:
     forecast_percents: tuple[Decimal, ...] = ()
     scope: tuple[tuple[ScopeKey, str], ...] = ()
     channels: tuple[str, ...] = ()
+
+    @property
+    def attributed(self) -> bool:
+        """Scoped by who or what is behind the spend (read from ``attributed_usage``)."""
+        return any(key in ATTRIBUTION_SCOPES for key, _ in self.scope)
 
     @property
     def scope_text(self) -> str:
@@ -287,6 +299,16 @@ def parse_budget(
         else ()
     )
     scope = tuple((key, fields[key]) for key in _SCOPE_KEYS if key in fields)
+    attributed = [key for key in ATTRIBUTION_SCOPES if key in fields]
+    placed = [key for key in ("workspace", "api_key") if key in fields]
+    if attributed and placed:
+        raise ConfigError(
+            variable,
+            f"{attributed[0]}= cannot be combined with {placed[0]}=: the Analytics API "
+            "attributes spend to actors and products with at most 5 dimensions, and "
+            "workspace and API key do not fit beside them (model= does)",
+            f"limit=100 period=month {attributed[0]}=… model=claude-sonnet-4-5",
+        )
     routed = (
         tuple(_items(variable, fields["channels"], "channels=ops")) if "channels" in fields else ()
     )

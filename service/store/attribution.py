@@ -9,17 +9,19 @@ bill when one comes, the estimate until then); ``""`` stores a null.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from service.domain.usage import AttributedRow, AttributionKey
+from service.domain.usage import AttributedRow, AttributionKey, BucketWidth
 from service.store.names import save_names
 from service.store.tables import ATTRIBUTED
 from service.store.usage_booking import (
     COUNT_FIELDS,
+    REPRICE_BATCH,
     Pricer,
     bill_after,
     billed_of,
@@ -30,6 +32,8 @@ from service.store.usage_booking import (
 ACTOR_NAMES = "actor"
 """The ``entity_name`` kind of actors' display names."""
 KEY_FIELDS = ("actor", "product", "model", "service_tier", "context_window")
+NAMED_ID_MAX = 200
+"""The longest id ``entity_name`` holds: a longer actor id (a federated subject) goes unnamed."""
 
 DbKey = tuple[datetime, str, str, str, str, str, str]
 
@@ -112,7 +116,11 @@ def book_attribution(
 
 
 def _save_actor_names(session: Session, rows: Iterable[AttributedRow], now: datetime) -> None:
-    names = {row.key.actor: row.actor_name for row in rows if row.key.actor and row.actor_name}
+    names = {
+        row.key.actor: row.actor_name
+        for row in rows
+        if row.key.actor and row.actor_name and len(row.key.actor) <= NAMED_ID_MAX
+    }
     if names:
         save_names(session, ACTOR_NAMES, names, now)
 
@@ -136,3 +144,85 @@ def _load_existing(session: Session, keys: Iterable[AttributionKey]) -> dict[DbK
             )
             found[db_key] = record
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class AttributedSpend:
+    """Spend of one (actor, product, model) in a window; ``before`` up to a cut inside it."""
+
+    actor: str
+    actor_type: str
+    product: str
+    model: str
+    cost_nanos: int
+    before_nanos: int
+
+
+def spend_by_attribution(
+    session: Session,
+    width: BucketWidth,
+    start: datetime,
+    end: datetime,
+    *,
+    cut: datetime | None = None,
+) -> list[AttributedSpend]:
+    """Cost by actor, product and model for buckets starting in ``[start, end)``."""
+    a = ATTRIBUTED
+    before = (
+        a.c.cost_nanos if cut is None else case((a.c.bucket_start < cut, a.c.cost_nanos), else_=0)
+    )
+    groups = (a.c.actor, a.c.actor_type, a.c.product, a.c.model)
+    rows = session.execute(
+        select(*groups, func.sum(a.c.cost_nanos), func.sum(before))
+        .where(a.c.bucket_width == width, a.c.bucket_start >= start, a.c.bucket_start < end)
+        .group_by(*groups)
+    )
+    return [
+        AttributedSpend(str(actor), str(kind), str(product), str(model), int(cost), int(early))
+        for actor, kind, product, model, cost, early in rows
+    ]
+
+
+def has_attribution(session: Session, width: BucketWidth) -> bool:
+    """Whether any usage was attributed (collected from the Analytics API)."""
+    statement = select(ATTRIBUTED.c.id).where(ATTRIBUTED.c.bucket_width == width).limit(1)
+    return session.execute(statement).first() is not None
+
+
+def reprice_attribution(session: Session, price: Pricer, *, now: datetime) -> int:
+    """Price every attributed row again (the price book changed); bills stay. Returns how many
+    changed. Flushes; never commits."""
+    a = ATTRIBUTED
+    columns = [a.c.id, a.c.bucket_start, a.c.bucket_width, a.c.model, a.c.service_tier]
+    columns += [a.c.context_window, *(a.c[name] for name in COUNT_FIELDS)]
+    columns += [a.c.cost_nanos, a.c.estimated, a.c.billed_nanos, a.c.list_nanos]
+    updates: list[dict[str, Any]] = []
+    for row in session.execute(select(*columns).execution_options(yield_per=REPRICE_BATCH)):
+        key = AttributionKey(
+            row.bucket_start,
+            row.bucket_width,
+            None,
+            None,
+            None,
+            row.model or None,
+            row.service_tier or None,
+            row.context_window or None,
+        )
+        priced = price_with_bill(price, key.usage_key(), counts_of(row), billed_of(row))
+        if (priced.cost_nanos, bool(priced.estimated)) != (row.cost_nanos, bool(row.estimated)):
+            updates.append(
+                {
+                    "_id": row.id,
+                    "cost_nanos": priced.cost_nanos,
+                    "estimated": priced.estimated,
+                    "updated_at": now,
+                }
+            )
+    if updates:
+        statement = (
+            update(ATTRIBUTED)
+            .where(ATTRIBUTED.c.id == bindparam("_id"))
+            .values({name: bindparam(name) for name in ("cost_nanos", "estimated", "updated_at")})
+        )
+        session.connection().execute(statement, updates)
+    return len(updates)

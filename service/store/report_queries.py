@@ -18,17 +18,31 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from service.domain.model_ids import belongs_to
-from service.domain.names import NamedDimension, display_name
+from service.domain.names import NO_PRODUCT, NamedDimension, actor_display, display_name
 from service.domain.periods import day_start
-from service.domain.report import DAY, BalanceEvent, BalancePoint, ReportBy, UsageLine
+from service.domain.report import (
+    ATTRIBUTED_BY,
+    DAY,
+    BalanceEvent,
+    BalancePoint,
+    ReportBy,
+    UsageLine,
+)
 from service.domain.usage import BucketWidth
+from service.store.attribution import ACTOR_NAMES
 from service.store.ledger_entries import opening_entry
 from service.store.names import load_names
-from service.store.tables import LEDGER, USAGE, BillAdjustment, BilledCost
+from service.store.tables import ATTRIBUTED, LEDGER, USAGE, BillAdjustment, BilledCost
 
 PRIORITY = "priority"
 NO_MODEL = ""
-_COLUMN = {"model": "model", "api_key": "api_key_id", "workspace": "workspace_id"}
+_COLUMN = {
+    "model": "model",
+    "api_key": "api_key_id",
+    "workspace": "workspace_id",
+    "actor": "actor",
+    "product": "product",
+}
 
 
 def usage_lines(
@@ -37,24 +51,42 @@ def usage_lines(
     """Tokens and estimated cost by ``by`` for buckets starting in ``[since, until)``:
     costliest first, days and hours in time order."""
     timed = by in ("day", "hour")
-    group = USAGE.c.bucket_start if timed else USAGE.c[_COLUMN[by]]
+    table = ATTRIBUTED if by in ATTRIBUTED_BY else USAGE
+    group = table.c.bucket_start if timed else table.c[_COLUMN[by]]
     statement = (
         select(
             group,
-            func.sum(USAGE.c.uncached_input_tokens),
-            func.sum(USAGE.c.cache_creation_5m_tokens + USAGE.c.cache_creation_1h_tokens),
-            func.sum(USAGE.c.cache_read_tokens),
-            func.sum(USAGE.c.output_tokens),
-            func.sum(USAGE.c.web_search_requests),
-            func.sum(USAGE.c.cost_nanos),
-            func.max(case((USAGE.c.estimated.is_(True), 1), else_=0)),
+            func.sum(table.c.uncached_input_tokens),
+            func.sum(table.c.cache_creation_5m_tokens + table.c.cache_creation_1h_tokens),
+            func.sum(table.c.cache_read_tokens),
+            func.sum(table.c.output_tokens),
+            func.sum(table.c.web_search_requests),
+            func.sum(table.c.cost_nanos),
+            func.max(case((table.c.estimated.is_(True), 1), else_=0)),
+            func.coalesce(func.sum(table.c.billed_nanos), 0),
+            func.coalesce(func.sum(table.c.list_nanos), 0),
         )
-        .where(*_window(width, since, until))
+        .where(
+            table.c.bucket_width == width,
+            table.c.bucket_start >= since,
+            table.c.bucket_start < until,
+        )
         .group_by(group)
     )
     name = namer(session, by)
     lines: dict[str, UsageLine] = {}
-    for value, uncached, write, read, output, search, cost, estimated in session.execute(statement):
+    for (
+        value,
+        uncached,
+        write,
+        read,
+        output,
+        search,
+        cost,
+        estimated,
+        billed,
+        listed,
+    ) in session.execute(statement):
         key = line_key(by, value)
         line = lines.setdefault(key, UsageLine(key=key, name=name(key)))
         line.add_usage(
@@ -67,6 +99,8 @@ def usage_lines(
                 web_search_requests=int(search),
                 estimated_nanos=int(cost),
                 priced_estimate=bool(estimated),
+                hourly_billed_nanos=int(billed),
+                hourly_list_nanos=int(listed),
             )
         )
     return list(lines.values())
@@ -86,6 +120,11 @@ def line_key(by: ReportBy, value: object) -> str:
 def namer(session: Session, by: ReportBy) -> Callable[[str], str]:
     """Display names for a breakdown's keys ("" where the key is its own name)."""
     dimension: NamedDimension
+    if by == "actor":
+        actors, keys = load_names(session, ACTOR_NAMES), load_names(session, "api_key")
+        return lambda key: actor_display(key, actors, keys)
+    if by == "product":
+        return lambda key: "" if key else NO_PRODUCT
     if by == "api_key":
         dimension = "api_key"
     elif by == "workspace":

@@ -148,12 +148,12 @@ def test_escape_leaves_no_markdown(raw: str, escaped: str) -> None:
     assert escape(raw) == escaped
 
 
-def test_long_driver_lists_are_cut_to_ten_with_a_count() -> None:
-    """43 drivers: the top ten in order, then "… and 33 more"."""
+def test_long_driver_lists_are_cut_to_twelve_with_a_count() -> None:
+    """43 drivers: the top twelve in order, then "… and 31 more"."""
     view = sample_alert_view(drivers=43)
     lines = within_limits(payload(view))["description"].splitlines()
-    assert lines[3:13] == [f"- {escape(wording.driver_line(d))}" for d in view.drivers[:10]]
-    assert lines[13:] == ["… and 33 more"]
+    assert lines[3:15] == [f"- {escape(wording.driver_line(d))}" for d in view.drivers[:12]]
+    assert lines[15:] == ["… and 31 more"]
 
 
 def test_oversized_text_fits_every_embed_limit() -> None:

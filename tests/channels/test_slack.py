@@ -162,12 +162,12 @@ def test_escape_leaves_no_mrkdwn_markup(raw: str, escaped: str) -> None:
     assert escape(raw) == escaped
 
 
-def test_long_driver_lists_are_cut_to_ten_with_a_count() -> None:
-    """43 drivers: the top ten in order, then "… and 33 more"."""
+def test_long_driver_lists_are_cut_to_twelve_with_a_count() -> None:
+    """43 drivers: the top twelve in order, then "… and 31 more"."""
     view = sample_alert_view(drivers=43)
     lines = drivers_text(validated(message(view))).splitlines()
-    assert lines[1:11] == [f"• {wording.driver_line(d)}" for d in view.drivers[:10]]
-    assert lines[11:] == ["… and 33 more"]
+    assert lines[1:13] == [f"• {wording.driver_line(d)}" for d in view.drivers[:12]]
+    assert lines[13:] == ["… and 31 more"]
 
 
 def test_oversized_text_is_clipped_to_slack_limits() -> None:
@@ -187,9 +187,9 @@ def test_oversized_text_is_clipped_to_slack_limits() -> None:
     assert 2990 <= len(blocks[1]["text"]["text"]) <= 3000
     assert not blocks[1]["text"]["text"].removesuffix("…").endswith(("&", "&l", "&lt"))
     lines = drivers_text(blocks).splitlines()
-    assert len(lines) == 12
-    assert lines[-1] == "… and 33 more"
-    assert all(line.endswith("…") for line in lines[1:11])
+    assert len(lines) == 14
+    assert lines[-1] == "… and 31 more"
+    assert all(line.endswith("…") for line in lines[1:13])
 
 
 def test_many_facts_spread_over_sections_of_ten() -> None:

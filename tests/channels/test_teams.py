@@ -128,12 +128,12 @@ def test_no_drivers_means_no_drivers_heading() -> None:
     assert "Top drivers" not in texts(card)
 
 
-def test_long_driver_lists_are_cut_to_ten_with_a_count() -> None:
-    """43 drivers: the top ten in order, then "… and 33 more"."""
+def test_long_driver_lists_are_cut_to_twelve_with_a_count() -> None:
+    """43 drivers: the top twelve in order, then "… and 31 more"."""
     view = sample_alert_view(drivers=43)
     lines = texts(card_of(message(view)))[3:-1]
-    assert lines[:10] == [f"• {wording.driver_line(d)}" for d in view.drivers[:10]]
-    assert lines[10:] == ["… and 33 more"]
+    assert lines[:12] == [f"• {wording.driver_line(d)}" for d in view.drivers[:12]]
+    assert lines[12:] == ["… and 31 more"]
 
 
 def test_the_card_stays_under_the_teams_size_limit() -> None:

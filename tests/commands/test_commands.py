@@ -54,6 +54,75 @@ def test_status_and_report_work_without_the_api(
     assert "2026-11-08" not in out
 
 
+def test_status_names_the_usage_report_as_the_source(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default status names the usage report, with no Analytics API freshness."""
+    monkeypatch.delenv("CREDITWATCH_USAGE_SOURCE", raising=False)
+    assert run_cli(capsys, "once")[0] == 0
+    status = json.loads(run_cli(capsys, "status", "--json")[1])
+    assert (status["usage_source"], status["data_refreshed_at"]) == ("messages", None)
+    assert status["usage_source_since"] is None
+    text = run_cli(capsys, "status")[1]
+    assert "\nUsage source       messages (usage report)\n" in text
+    assert "data refreshed" not in text
+
+
+def test_status_names_the_analytics_api_and_its_data_refreshed_at(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With CREDITWATCH_USAGE_SOURCE=analytics, status shows the source and the API's
+    data_refreshed_at (the simulator's: 5 minutes before now), in JSON and text."""
+    monkeypatch.setenv("CREDITWATCH_USAGE_SOURCE", "analytics")
+    code, _, err = run_cli(capsys, "once")
+    assert code == 0, err
+    status = json.loads(run_cli(capsys, "status", "--json")[1])
+    assert status["usage_source"] == "analytics"
+    assert status["usage_source_configured"] == "analytics"
+    assert status["usage_source_since"] is None
+    assert status["data_refreshed_at"] == "2026-11-10T15:15:00Z"
+    assert isinstance(status["balance_usd"], str)
+    assert status["last_collected_at"] == "2026-11-10T15:20:00Z"
+    text = run_cli(capsys, "status")[1]
+    assert (
+        "\nUsage source       analytics (Usage and Cost Analytics API, beta); "
+        "data refreshed 2026-11-10T15:15:00Z\n"
+    ) in text
+
+
+def test_status_tells_a_switch_of_usage_source(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings that name another source than the ledger's are told as the next cycle's; after
+    it, the new source shows with the bucket it took over from."""
+    monkeypatch.delenv("CREDITWATCH_USAGE_SOURCE", raising=False)
+    assert run_cli(capsys, "once")[0] == 0
+    monkeypatch.setenv("CREDITWATCH_USAGE_SOURCE", "analytics")
+    status = json.loads(run_cli(capsys, "status", "--json")[1])
+    assert (status["usage_source"], status["usage_source_configured"]) == (
+        "messages",
+        "analytics",
+    )
+    assert status["data_refreshed_at"] is None
+    assert (
+        "  CREDITWATCH_USAGE_SOURCE=analytics here: the next cycle with these settings reads "
+        "analytics from the first bucket not yet collected"
+    ) in run_cli(capsys, "status")[1]
+    assert run_cli(capsys, "once")[0] == 0
+    status = json.loads(run_cli(capsys, "status", "--json")[1])
+    assert status["usage_source"] == "analytics"
+    # The switch takes the next hour's bucket on (this one was read from the usage report):
+    # nothing is read from the Analytics API yet, so it has not said how fresh its data is.
+    assert status["usage_source_since"] == "2026-11-10T16:00:00Z"
+    assert status["data_refreshed_at"] is None
+    text = run_cli(capsys, "status")[1]
+    assert (
+        "\nUsage source       analytics (Usage and Cost Analytics API, beta) since "
+        "2026-11-10T16:00:00Z; data refreshed not reported yet\n"
+    ) in text
+    assert "here: the next cycle" not in text
+
+
 def test_report_totals_match_status_month_spend(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

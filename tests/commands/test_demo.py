@@ -8,16 +8,26 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from argparse import Namespace
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.commands.demo import DEMO_KEY, DEMO_SECRET, HISTORY, STORY, story_start
+from service.commands.context import CommandContext
+from service.commands.demo import (
+    DEMO_KEY,
+    DEMO_SECRET,
+    HISTORY,
+    STORY,
+    story_start,
+    user_choices,
+)
 from service.domain.periods import month_of
 from tests.helpers import run_cli
 
@@ -26,15 +36,19 @@ STORY_ARGS = ("--cycles", "9", "--interval", "1")
 
 
 @contextmanager
-def _demo_process(tmp_path: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+def _demo_process(
+    tmp_path: Path, *args: str, settings: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
     """``python -m service demo ARGS`` in an empty folder, with no creditwatch settings around
-    and a temporary folder of its own, which must be empty again when it has exited. Killed if
-    the test leaves it running (a hung demo fails its test, not the whole run)."""
+    but ``settings`` and a temporary folder of its own, which must be empty again when it has
+    exited. Killed if the test leaves it running (a hung demo fails its test, not the whole
+    run)."""
     env = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("CREDITWATCH_", "ANTHROPIC_"))
     }
+    env.update(settings or {})
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env["TMPDIR"] = str(scratch)
@@ -99,6 +113,90 @@ def test_the_demo_tells_the_whole_story_in_order_and_keeps_its_secrets(tmp_path:
     assert "failed 0" in out
     for secret in (DEMO_KEY, DEMO_SECRET, DEMO_SECRET.removeprefix("whsec_"), "/services/"):
         assert secret not in out + err
+
+
+_AMOUNT = re.compile(r"\$[0-9,]+\.[0-9]+|[0-9.]+×")
+
+
+def _alerts(lines: list[str]) -> list[str]:
+    """What reached the Slack-style sink, amounts left out."""
+    return [_AMOUNT.sub("…", line) for line in lines if "[slack sink]" in line]
+
+
+def test_the_demo_on_the_analytics_api_tells_the_same_story(tmp_path: Path) -> None:
+    """CREDITWATCH_USAGE_SOURCE=analytics: the demo says so, shows each hour estimated and then
+    billed, and the same alerts reach every sink as on the usage report; amounts may differ
+    slightly (analytics books inference_geo as none, and charges the hourly bill)."""
+    (tmp_path / "messages").mkdir()
+    (tmp_path / "analytics").mkdir()
+    with (
+        _demo_process(tmp_path / "messages", *STORY_ARGS) as messages,
+        _demo_process(
+            tmp_path / "analytics", *STORY_ARGS, settings={"CREDITWATCH_USAGE_SOURCE": "analytics"}
+        ) as analytics,
+    ):
+        legacy_out, legacy_err = messages.communicate(timeout=90)
+        out, err = analytics.communicate(timeout=90)
+    assert (messages.returncode, analytics.returncode) == (0, 0), legacy_err + err
+    assert err == ""
+    lines = out.splitlines()
+    opening = lines[: _first(lines, "[cycle  1]")]
+    assert any(
+        "usage source         analytics: the Usage and Cost Analytics API" in line
+        for line in opening
+    )
+    assert not any("usage source" in line for line in legacy_out.splitlines())
+    # The hour estimated in one cycle is billed in the next.
+    costs = [line for line in lines if "hourly cost (Analytics API):" in line]
+    assert len(costs) == 9
+    for earlier, later in pairwise(costs):
+        estimated = re.search(r"([0-9]{2}:00) estimated \$[0-9.,]+ so far", earlier)
+        assert estimated is not None, earlier
+        assert f"{estimated.group(1)} billed $" in later
+    assert sorted(_alerts(lines)) == sorted(_alerts(legacy_out.splitlines()))
+    assert len(_alerts(lines)) >= 5
+    webhook = [line for line in lines if "[webhook sink]" in line]
+    mail = [line for line in lines if "[email sink]" in line]
+    assert len(webhook) == len(mail) == len(_alerts(lines))
+    assert all("signature valid" in line for line in webhook)
+    assert (
+        "  Usage source       analytics (Usage and Cost Analytics API, beta); data refreshed 20"
+        in out
+    )
+    assert "  Usage source       messages (usage report)" in legacy_out
+    assert "Alerts             pending 0, sending 0" in out
+    for secret in (DEMO_KEY, DEMO_SECRET, DEMO_SECRET.removeprefix("whsec_")):
+        assert secret not in out + err
+
+
+def test_the_demo_takes_the_usage_source_from_the_env_file_under_the_environment(
+    tmp_path: Path,
+) -> None:
+    """The usage source comes from --env-file, the environment winning; nothing else does."""
+    env_file = tmp_path / "creditwatch.env"
+    env_file.write_text(
+        "CREDITWATCH_USAGE_SOURCE=analytics\nANTHROPIC_ADMIN_KEY=sk-ant-admin01-not-for-the-demo\n"
+    )
+
+    def chosen(environ: dict[str, str]) -> dict[str, str]:
+        return user_choices(CommandContext(Namespace(env_file=env_file), environ=environ))
+
+    assert chosen({}) == {"CREDITWATCH_USAGE_SOURCE": "analytics"}
+    assert chosen({"CREDITWATCH_USAGE_SOURCE": "messages"}) == {
+        "CREDITWATCH_USAGE_SOURCE": "messages"
+    }
+
+
+def test_a_bad_usage_source_stops_the_demo_before_it_starts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """CREDITWATCH_USAGE_SOURCE=bogus is a configuration error (exit 78) naming the variable."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CREDITWATCH_USAGE_SOURCE", "bogus")
+    code, out, err = run_cli(capsys, "demo", "--cycles", "1")
+    assert code == 78
+    assert "creditwatch demo:" not in out
+    assert "CREDITWATCH_USAGE_SOURCE: 'bogus' is not messages" in err
 
 
 @pytest.mark.parametrize(

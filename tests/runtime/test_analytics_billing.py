@@ -15,8 +15,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import anthropic
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlmodel import col
 
 from service.runtime.cycle import Runtime
+from service.runtime.reconciling import reconcile_due
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
 from service.store import tables
 from service.store.engine import transaction
@@ -225,3 +227,69 @@ def test_an_hour_is_estimated_until_its_bill_then_books_only_the_difference(
             assert -sum(entries) == bill[ten] + priority
             assert entries[1] == estimate - bill[ten], "the switch books only the difference"
             ledger_is_consistent(engine)
+
+
+def test_a_bill_read_after_its_day_was_reconciled_is_not_counted_twice(db_url: str) -> None:
+    """Bills 5 h late, a 3 h look-back: reconcile adjusts the day to the cost report; a later
+    re-read (a longer look-back) brings the hourly bills, and the next reconcile takes back the
+    part of the adjustment they now cover (at once, not when collection has moved on), and
+    the daemon's hourly look sees that it is due."""
+    day = datetime(2026, 2, 10, tzinfo=UTC)
+    clock = ManualClock(datetime(2026, 2, 11, 4, 10, tzinfo=UTC))
+    spec = WorkloadSpec(
+        seed=11,
+        start=datetime(2026, 2, 9, tzinfo=UTC),
+        n_keys=3,
+        bill_adjustment=Decimal("0.9"),
+        cost_delay=timedelta(hours=5),
+        growth_window=timedelta(0),
+    )
+
+    def gap(engine: Engine) -> tuple[int, int]:
+        """(charged + adjustment − bill for the day, unbilled rows of the day)."""
+        usage, day_end = tables.USAGE, day + timedelta(days=1)
+        in_day = (
+            usage.c.bucket_start >= day,
+            usage.c.bucket_start < day_end,
+            usage.c.service_tier != "priority",
+        )
+        with transaction(engine) as session:
+            charged = session.execute(select(func.sum(usage.c.charged_nanos)).where(*in_day))
+            unbilled = session.execute(
+                select(func.count()).where(*in_day, usage.c.billed_nanos.is_(None))
+            ).scalar_one()
+            adjusted = session.execute(
+                select(func.sum(tables.BillAdjustment.adjusted_nanos)).where(
+                    col(tables.BillAdjustment.day) == day
+                )
+            ).scalar_one()
+            bill = session.execute(
+                select(func.sum(tables.BilledCost.amount_nanos)).where(
+                    col(tables.BilledCost.day) == day
+                )
+            ).scalar_one()
+        return int(charged.scalar_one()) + int(adjusted) - int(bill), int(unbilled)
+
+    for simulator in serve(spec, clock):
+        backfill = {"CREDITWATCH_BACKFILL_FROM": "2026-02-10T00Z"}
+        with Runtime(make_settings(simulator, db_url, "analytics", **backfill)) as runtime:
+            runtime.cycle(clock)
+            runtime.reconcile(clock)
+            difference, unbilled = gap(runtime.engine)
+            assert unbilled > 0, "the day's last hours were not billed within the look-back"
+            assert difference == 0
+        clock.advance(timedelta(hours=8))
+        longer = make_settings(
+            simulator, db_url, "analytics", CREDITWATCH_LOOKBACK="20h", **backfill
+        )
+        with Runtime(longer, retry=FAST_RETRY) as runtime:
+            runtime.cycle(clock)
+            difference, unbilled = gap(runtime.engine)
+            assert unbilled == 0
+            assert difference != 0, "the hourly bills and the old adjustment overlap"
+            assert reconcile_due(runtime.engine, "1h")
+            outcome = {d.day: d.status for d in runtime.reconcile(clock).days}
+            assert outcome[day] == "adjusted"
+            assert gap(runtime.engine) == (0, 0)
+            assert not reconcile_due(runtime.engine, "1h")
+            ledger_is_consistent(runtime.engine)

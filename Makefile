@@ -34,8 +34,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.analytics
 	$(BIN)/python -m bench.forecast
+	$(BIN)/python -m bench.walk
 	$(BIN)/python -m bench.alerts
 	$(BIN)/python -m bench.delivery
+	$(BIN)/python -m bench.startup
+	$(BIN)/python -m bench.summary
 
 demo: $(STAMP)
 	$(BIN)/creditwatch demo

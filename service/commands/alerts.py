@@ -108,4 +108,4 @@ def _condition(record: AlertRecord) -> str | None:
     return "closed" if record.closed_reason else "resolved"
 
 
-COMMAND = Command("alerts", "recent alerts with their identity and state", configure, alerts)
+COMMAND = Command("alerts", configure, alerts)

@@ -36,6 +36,4 @@ def check_config(ctx: CommandContext) -> int:
     return 0
 
 
-COMMAND = Command(
-    "check-config", "validate settings and print them, secrets masked", no_flags, check_config
-)
+COMMAND = Command("check-config", no_flags, check_config)

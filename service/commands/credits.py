@@ -120,4 +120,4 @@ def _list(ctx: CommandContext, engine: Engine, settings: Settings) -> int:
     return 0
 
 
-COMMAND = Command("credits", "record and list credit purchases", configure, credits)
+COMMAND = Command("credits", configure, credits)

@@ -21,4 +21,4 @@ def db(ctx: CommandContext) -> int:
     return 0
 
 
-COMMAND = Command("db", "database maintenance", configure, db)
+COMMAND = Command("db", configure, db)

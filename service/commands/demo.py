@@ -503,7 +503,6 @@ def demo(ctx: CommandContext) -> int:
 
 COMMAND = Command(
     "demo",
-    "run end to end against the built-in simulator (no account needed)",
     configure,
     demo,
     description=(

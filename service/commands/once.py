@@ -36,4 +36,4 @@ def _deliver_quietly(runtime: Runtime) -> None:
         log_failure(log, "delivery failed", exc)
 
 
-COMMAND = Command("once", "one full cycle now, then exit", no_flags, once)
+COMMAND = Command("once", no_flags, once)

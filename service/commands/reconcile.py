@@ -89,7 +89,6 @@ def _signed(nanos: int) -> str:
 
 COMMAND = Command(
     "reconcile",
-    "book the difference between Anthropic's bill and the estimate for finished days",
     configure,
     reconcile,
     description=(

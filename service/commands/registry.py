@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from service.commands.context import CommandContext
+if TYPE_CHECKING:
+    from service.commands.context import CommandContext
 
 
 @dataclass(frozen=True)
 class Command:
+    """One command's flags and what it does; its one-line help is in ``main.CATALOG``, so that
+    ``creditwatch --help`` lists every command without importing any of them."""
+
     name: str
-    help: str
     configure: Callable[[argparse.ArgumentParser], None]
     run: Callable[[CommandContext], int]
     description: str | None = None

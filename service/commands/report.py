@@ -111,4 +111,4 @@ def _print(built: Report, *, charts: bool) -> None:
         console.print(text)
 
 
-COMMAND = Command("report", "usage, estimated and billed cost, charts", configure, report)
+COMMAND = Command("report", configure, report)

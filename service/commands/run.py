@@ -17,4 +17,4 @@ def run(ctx: CommandContext) -> int:
     return daemon.run()
 
 
-COMMAND = Command("run", "the daemon: collect on a schedule until stopped", no_flags, run)
+COMMAND = Command("run", no_flags, run)

@@ -161,7 +161,6 @@ def _budgets(specs: list[str] | None, settings: Settings) -> list[BudgetRule]:
 
 COMMAND = Command(
     "simulate",
-    "replay stored usage under other auto-reload settings (read-only)",
     configure,
     simulate,
     description=DESCRIPTION,

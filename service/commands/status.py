@@ -30,4 +30,4 @@ def status(ctx: CommandContext) -> int:
     return 0
 
 
-COMMAND = Command("status", "balance, spend and collection health", configure, status)
+COMMAND = Command("status", configure, status)

@@ -104,7 +104,6 @@ def test_alert(ctx: CommandContext) -> int:
 
 COMMAND = Command(
     "test-alert",
-    "send a sample alert through each channel and say how it went",
     configure,
     test_alert,
 )

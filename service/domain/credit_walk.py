@@ -24,6 +24,7 @@ Rules, after the Console's billing:
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -112,12 +113,22 @@ _LOT, _EXPIRY, _RELOAD, _MONTH, _CHARGE = range(5)
 
 
 class _Walk:
+    """The walk's state. Held lots are kept in consumption order (oldest first) with a cursor at
+    the first that is not empty, and the balance as a running total, so each event costs
+    O(1) amortized instead of a sort and a sum over every lot (a year with thousands of
+    reloads). Consumption oldest-first keeps the lots before the cursor empty; a credit refills
+    from the newest back, so the lots after the cursor stay full."""
+
     def __init__(self, policy: ReloadPolicy | None, lifetime: timedelta) -> None:
         self.policy = policy
         self.lifetime = lifetime
         self.result = WalkResult()
         self.lots: dict[str, Lot] = {}
         self.remaining: dict[str, int] = {}
+        self.order: list[tuple[datetime, str]] = []  # held lots, oldest first
+        self.cursor = 0  # index in ``order`` of the first lot with credits left
+        self.scattered = False  # a lot was ordered before the cursor: credits scan every lot
+        self.held_nanos = 0  # sum of ``remaining``
         self.deficit = 0
         self.pending_reload = False
         self.blocked_month: tuple[int, int] | None = None
@@ -130,22 +141,34 @@ class _Walk:
 
     @property
     def balance(self) -> int:
-        return sum(self.remaining.values()) - self.deficit
+        return self.held_nanos - self.deficit
 
     def add_lot(self, lot: Lot) -> None:
         self.lots[lot.key] = lot
         paid = min(lot.amount_nanos, self.deficit)
         self.deficit -= paid
-        self.remaining[lot.key] = lot.amount_nanos - paid
+        left = lot.amount_nanos - paid
+        self.remaining[lot.key] = left
+        self.held_nanos += left
+        place = bisect.bisect(self.order, (lot.at, lot.key))
+        self.order.insert(place, (lot.at, lot.key))
+        if place < self.cursor:
+            # Ordered before lots already consumed from: the consumption order starts again
+            # from it, and the lots after it are no longer all full.
+            self.cursor = place
+            self.scattered = True
         self.push(lot.expires_at, _EXPIRY, lot.key)
 
     def debit(self, amount: int) -> None:
-        for key in sorted(self.remaining, key=lambda k: (self.lots[k].at, k)):
-            if amount == 0:
-                break
-            take = min(amount, self.remaining[key])
-            self.remaining[key] -= take
+        order, remaining = self.order, self.remaining
+        while amount and self.cursor < len(order):
+            key = order[self.cursor][1]
+            take = min(amount, remaining[key])
+            remaining[key] -= take
+            self.held_nanos -= take
             amount -= take
+            if remaining[key] == 0:
+                self.cursor += 1
         self.deficit += amount
 
     def credit(self, amount: int) -> None:
@@ -153,20 +176,37 @@ class _Walk:
         paid = min(amount, max(self.deficit, 0))
         self.deficit -= paid
         amount -= paid
-        held = sorted(self.remaining, key=lambda k: (self.lots[k].at, k), reverse=True)
-        for key in held:
-            if amount == 0:
-                break
+        if not self.order:
+            if amount:
+                self.deficit -= amount  # no lot held at all: a surplus that nothing expires
+            return
+        # Lots after the cursor are full (consumed oldest first, refilled newest first):
+        # refilling starts at the cursor's lot and goes back to older ones.
+        index = len(self.order) - 1 if self.scattered else min(self.cursor, len(self.order) - 1)
+        while amount and index >= 0:
+            key = self.order[index][1]
             give = min(amount, max(self.lots[key].amount_nanos - self.remaining[key], 0))
-            self.remaining[key] += give
-            amount -= give
-        if amount and held:
-            self.remaining[held[0]] += amount
-        elif amount:
-            self.deficit -= amount  # no lot held at all: a surplus that nothing expires
+            if give:
+                self.remaining[key] += give
+                self.held_nanos += give
+                amount -= give
+                self.cursor = min(self.cursor, index)
+            index -= 1
+        if amount:
+            newest = self.order[-1][1]
+            self.remaining[newest] += amount
+            self.held_nanos += amount
+            self.cursor = min(self.cursor, len(self.order) - 1)
 
     def expire(self, at: datetime, key: str) -> None:
-        left = self.remaining.pop(key, 0)
+        if key not in self.remaining:
+            return
+        left = self.remaining.pop(key)
+        self.held_nanos -= left
+        place = bisect.bisect_left(self.order, (self.lots[key].at, key))
+        del self.order[place]
+        if place < self.cursor:
+            self.cursor -= 1
         if left > 0:
             self.result.expiries.append(Expiry(at=at, lot_key=key, amount_nanos=left))
 

@@ -12,10 +12,10 @@ Analytics rows are made to look like the legacy report's:
   legacy report (``""`` in the store);
 - ``group_by[]`` takes at most 5 dimensions and booking needs model, API key, workspace, service
   tier and context window (the Sonnet 4/4.5 long-context price), so ``inference_geo`` is left
-  out: analytics rows book with ``inference_geo`` None. This is a real pricing loss: usage with
-  ``inference_geo: us`` on Claude 4.6 and later costs 1.1x list, and is estimated at 1x here. The
-  daily reconcile against the bill (``cost_report``) books the difference for finished days
-  (and may raise ``health:drift``); only the estimate of the current day is low.
+  out: analytics rows book with ``inference_geo`` None. Usage with ``inference_geo: us`` on
+  Claude 4.6 and later costs 1.1x list and is estimated at 1x here, until its hour is billed
+  (the cost rows' amount has the 1.1x in it) or, for a bill that never came within the
+  look-back, until the daily reconcile against ``cost_report`` books the day's difference.
 
 With the Analytics API, each read of usage also reads ``/analytics/cost`` for the same window
 and dimensions: a row whose hour has a cost row carries that bill (``amount``, after discounts,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from service.store.usage_booking import (
     billed_of,
     counts_of,
     price_with_bill,
+    stored_rows,
 )
 
 ACTOR_NAMES = "actor"
@@ -126,24 +127,8 @@ def _save_actor_names(session: Session, rows: Iterable[AttributedRow], now: date
 
 
 def _load_existing(session: Session, keys: Iterable[AttributionKey]) -> dict[DbKey, Any]:
-    starts: dict[str, list[datetime]] = {}
-    for key in keys:
-        starts.setdefault(key.bucket_width, []).append(key.bucket_start)
-    found: dict[DbKey, Any] = {}
-    for width, moments in starts.items():
-        statement = select(ATTRIBUTED).where(
-            ATTRIBUTED.c.bucket_width == width,
-            ATTRIBUTED.c.bucket_start >= min(moments),
-            ATTRIBUTED.c.bucket_start <= max(moments),
-        )
-        for record in session.execute(statement):
-            db_key = (
-                record.bucket_start,
-                record.bucket_width,
-                *(getattr(record, name) for name in KEY_FIELDS),
-            )
-            found[db_key] = record
-    return found
+    spans = [(key.bucket_width, key.bucket_start) for key in keys]
+    return cast("dict[DbKey, Any]", stored_rows(session, ATTRIBUTED, spans, KEY_FIELDS))
 
 
 @dataclass(frozen=True, slots=True)

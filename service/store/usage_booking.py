@@ -275,23 +275,31 @@ def _insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
 
 
 def _load_existing(session: Session, keys: Iterable[UsageKey]) -> dict[DbKey, Any]:
+    spans = [(key.bucket_width, key.bucket_start) for key in keys]
+    return cast("dict[DbKey, Any]", stored_rows(session, USAGE, spans, KEY_FIELDS))
+
+
+def stored_rows(
+    session: Session,
+    table: Table,
+    buckets: Iterable[tuple[str, datetime]],
+    key_fields: Sequence[str],
+) -> dict[tuple[Any, ...], Any]:
+    """The stored rows of ``table`` in the span of ``buckets`` (width, start), by their natural
+    key: (bucket start, width, *``key_fields``)."""
     by_width: dict[str, list[datetime]] = defaultdict(list)
-    for key in keys:
-        by_width[key.bucket_width].append(key.bucket_start)
-    found: dict[DbKey, Any] = {}
+    for width, start in buckets:
+        by_width[width].append(start)
+    found: dict[tuple[Any, ...], Any] = {}
     for width, starts in by_width.items():
-        statement = select(USAGE).where(
-            USAGE.c.bucket_width == width,
-            USAGE.c.bucket_start >= min(starts),
-            USAGE.c.bucket_start <= max(starts),
+        statement = select(table).where(
+            table.c.bucket_width == width,
+            table.c.bucket_start >= min(starts),
+            table.c.bucket_start <= max(starts),
         )
         for record in session.execute(statement):
-            db_key = (
-                record.bucket_start,
-                record.bucket_width,
-                *(getattr(record, name) for name in KEY_FIELDS),
-            )
-            found[cast(DbKey, db_key)] = record
+            key = (record.bucket_start, record.bucket_width)
+            found[(*key, *(getattr(record, name) for name in key_fields))] = record
     return found
 
 

@@ -125,7 +125,7 @@ def test_a_budget_for_one_person_alerts_with_the_people_named(
             simulator,
             db_url,
             "analytics",
-            CREDITWATCH_BACKFILL_FROM="2026-02-01T00Z",
+            CREDITWATCH_BACKFILL_FROM="2026-02-07T00Z",
             CREDITWATCH_BUDGET_ADA=f"limit=0.01 period=month actor={ADA} thresholds=100",
             CREDITWATCH_BUDGET_CODE="limit=0.01 period=month product=claude_code thresholds=100",
             CREDITWATCH_MONTHLY_BUDGET="1",
@@ -182,18 +182,18 @@ def test_report_by_actor_and_product(
         "ANTHROPIC_BASE_URL": simulator.base_url,
         "CREDITWATCH_DATABASE_URL": db_url,
         "CREDITWATCH_USAGE_SOURCE": "analytics",
-        "CREDITWATCH_BACKFILL_FROM": "2026-02-01T00:00:00Z",
+        "CREDITWATCH_BACKFILL_FROM": "2026-02-07T00:00:00Z",
         "CREDITWATCH_STARTING_BALANCE": "1000",
         "CREDITWATCH_STARTING_BALANCE_AT": "2026-02-01T00:00:00Z",
     }
     env_file.write_text("".join(f"{k}={v}\n" for k, v in settings_env.items()))
     settings = make_settings(
-        simulator, db_url, "analytics", CREDITWATCH_BACKFILL_FROM="2026-02-01T00Z"
+        simulator, db_url, "analytics", CREDITWATCH_BACKFILL_FROM="2026-02-07T00Z"
     )
     with Runtime(settings, retry=FAST_RETRY) as runtime:
         runtime.cycle(lambda: NOW)
         total = sum(cost for cost, _ in hourly(runtime.engine, "usage").values())
-    window = ["--since", "2026-02-01", "--until", "2026-02-11"]
+    window = ["--since", "2026-02-07", "--until", "2026-02-11"]
 
     def report(*args: str) -> str:
         code, out, err = run_cli(capsys, "--env-file", str(env_file), "report", *args, now=NOW)

@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.walk
 	$(BIN)/python -m bench.alerts
 	$(BIN)/python -m bench.delivery
+	$(BIN)/python -m bench.steady
 	$(BIN)/python -m bench.startup
 	$(BIN)/python -m bench.summary
 

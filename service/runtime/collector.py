@@ -4,6 +4,9 @@ Each chunk of at most one page-limit of buckets is fetched completely (every pag
 before anything is written, then booked with its watermark in one transaction: a bad page or a
 crash leaves the ledger exactly as it was before that chunk. A failure of the API *or* of the
 database is recorded as a collection failure, so the health rules see a database outage too.
+The credit walk (reloads, expiries) is derived once per collection, with its last chunk, or
+when it stops or fails between chunks: each walk reads the whole ledger, and a backfill of
+many chunks would read it once per chunk.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from service.domain.credit_terms import CreditTerms
 from service.domain.credit_walk import WalkResult
 from service.domain.money import usd_to_nanos
 from service.domain.periods import floor_to_bucket, month_start
@@ -225,15 +229,22 @@ def collect(
         for number, (chunk_start, chunk_end) in enumerate(windows, start=1):
             if number > 1 and should_stop():
                 result.interrupted = True
+                # The walk of what was booked, as the last chunk would have derived it.
+                with transaction(engine) as session:
+                    sync_credits(session, width, terms, now)
                 break
             fetched = fetcher.fetch(chunk_start, chunk_end)
             rows = fetched.rows
             # Before booking: the rules that run with the last chunk name a new key already.
             names.refresh_if_due(rows)
+            last = number == len(windows)
             with transaction(engine) as session:
                 booked = book_usage(session, rows, price, now=now)
                 book_attribution(session, fetched.attributed, price, now=now)
-                walked = sync_credits(session, width, terms, now)
+                # A backfill derives reloads and expiries once, with its last chunk, not once
+                # per chunk (each walk reads the whole ledger): a stop or a failure between
+                # chunks derives them then.
+                walked = sync_credits(session, width, terms, now) if last else None
                 _advance(
                     session,
                     width,
@@ -242,7 +253,7 @@ def collect(
                     fetched=fetched,
                     now=now,
                 )
-                if number == len(windows):
+                if last:
                     record_success(session, width, now)
                     _after(after_booking, session, walked, now)
             result.add(len(rows), booked)
@@ -252,11 +263,11 @@ def collect(
                 record_success(session, width, now)
                 _after(after_booking, session, None, now)
     except AdminAPIError as exc:
-        _note_failure(engine, width, now, str(exc), after_booking)
+        _note_failure(engine, width, now, str(exc), after_booking, terms=terms)
         raise
     except SQLAlchemyError as exc:
         error = f"database error: {database_reason(exc)}"
-        _note_failure(engine, width, now, error, after_booking)
+        _note_failure(engine, width, now, error, after_booking, terms=terms)
         raise
     result.seconds = time.monotonic() - began
     return result
@@ -310,11 +321,20 @@ def _note_failure(
     now: datetime,
     error: str,
     after_booking: AfterBooking | None,
+    *,
+    terms: CreditTerms,
 ) -> None:
+    """Record the failure, derive the walk of the chunks booked before it, run the rules."""
     try:
         with transaction(engine) as session:
             record_failure(session, width, now, error)
-            _after(after_booking, session, None, now)
+            walked = None
+            try:
+                with session.begin_nested():
+                    walked = sync_credits(session, width, terms, now)
+            except SQLAlchemyError as exc:
+                log.warning("could not derive reloads after the failure: %s", database_reason(exc))
+            _after(after_booking, session, walked, now)
     except SQLAlchemyError as exc:
         # The database itself is down: the failure is logged, and recorded once it is back.
         log.warning("could not record the collection failure: %s", database_reason(exc))

@@ -76,7 +76,7 @@ def fields(result: WalkResult) -> dict[str, object]:
     }
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(histories())
 def test_the_walk_equals_the_reference_walk(history: dict[str, object]) -> None:
     assert fields(walk(**history)) == fields(reference_walk.walk(**history))  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -77,24 +77,29 @@ def bench_settings(
     )
 
 
-def _serve(port_queue: Any, stop: Any) -> None:
-    spec = WorkloadSpec(seed=11, start=START, n_keys=N_KEYS, n_workspaces=8)
-    with SimulatorServer(Workload(spec), admin_key=KEY, clock=ManualClock(NOW)) as server:
+def _serve(port_queue: Any, stop: Any, spec: WorkloadSpec, now: datetime, key: str) -> None:
+    with SimulatorServer(Workload(spec), admin_key=key, clock=ManualClock(now)) as server:
         port_queue.put(server.base_url)
         stop.wait()
 
 
 @contextmanager
-def simulator() -> Iterator[str]:
+def simulated(spec: WorkloadSpec, now: datetime, key: str = KEY) -> Iterator[str]:
+    """The simulator of ``spec`` standing at ``now``, in its own process; yields its URL."""
     context = multiprocessing.get_context("spawn")
     queue, stop = context.Queue(), context.Event()
-    process = context.Process(target=_serve, args=(queue, stop), daemon=True)
+    process = context.Process(target=_serve, args=(queue, stop, spec, now, key), daemon=True)
     process.start()
     try:
         yield queue.get(timeout=120)
     finally:
         stop.set()
         process.join(timeout=10)
+
+
+def simulator() -> AbstractContextManager[str]:
+    """The month this bench reads: 200 keys (``BENCH_KEYS``), 8 workspaces."""
+    return simulated(WorkloadSpec(seed=11, start=START, n_keys=N_KEYS, n_workspaces=8), NOW)
 
 
 def floor_rows(rows: list[UsageRow], book: PriceBook) -> list[tuple[Any, ...]]:

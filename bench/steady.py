@@ -13,20 +13,19 @@ the same after the year. Figures are printed and written to ``bench/results/stea
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.ingest import simulated
 from service.runtime.cycle import Runtime
 from service.runtime.status import build_status
 from service.settings import Settings, load_settings
-from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
+from service.simulator import WorkloadSpec
 from service.store.engine import read_transaction
 
 KEY = "sk-ant-admin01-bench-steady-000000"
@@ -37,24 +36,9 @@ N_KEYS = int(os.environ.get("BENCH_STEADY_KEYS", "20"))
 RESULTS = Path(__file__).resolve().parent / "results" / "steady.json"
 
 
-def _serve(port_queue: Any, stop: Any) -> None:
+def simulator() -> AbstractContextManager[str]:
     spec = WorkloadSpec(seed=13, start=YEAR_START, n_keys=N_KEYS, n_workspaces=4)
-    with SimulatorServer(Workload(spec), admin_key=KEY, clock=ManualClock(NOW)) as server:
-        port_queue.put(server.base_url)
-        stop.wait()
-
-
-@contextmanager
-def simulator() -> Iterator[str]:
-    context = multiprocessing.get_context("spawn")
-    queue, stop = context.Queue(), context.Event()
-    process = context.Process(target=_serve, args=(queue, stop), daemon=True)
-    process.start()
-    try:
-        yield queue.get(timeout=120)
-    finally:
-        stop.set()
-        process.join(timeout=10)
+    return simulated(spec, NOW, KEY)
 
 
 def settings_for(base_url: str, database_url: str, start: datetime) -> Settings:

@@ -50,7 +50,12 @@ from service.runtime.delivery import CHANNEL_RETRYING_ALERT
 from service.runtime.outlook import History, recent_history, runway_of
 from service.settings import Settings
 from service.settings.rules import BudgetRule
-from service.store.attribution import ACTOR_NAMES, AttributedSpend, spend_by_attribution
+from service.store.attribution import (
+    ACTOR_NAMES,
+    AttributedSpend,
+    known_products,
+    spend_by_attribution,
+)
 from service.store.balance import balance_nanos
 from service.store.bills import (
     BILL_ADJUSTMENT,
@@ -76,6 +81,14 @@ class Names:
         self.workspaces = load_names(session, "workspace")
         self.actors = load_names(session, ACTOR_NAMES)
         self._resolved: dict[tuple[int, str], frozenset[str]] = {}
+        self._session = session
+        self._products: frozenset[str] | None = None
+
+    def products(self) -> frozenset[str]:
+        """The products attributed usage names (read once, when a scope asks)."""
+        if self._products is None:
+            self._products = known_products(self._session)
+        return self._products
 
     def of(self, dimension: Dimension, value: str) -> str:
         if dimension == "workspace":
@@ -136,11 +149,15 @@ class Names:
         return matches
 
     def unknown_scope(self, rule: BudgetRule) -> list[str]:
-        """The scope's ``workspace=`` and ``api_key=`` values that name no id or name known
-        here (a name changed upstream, a typo): such a budget matches no usage. Empty while no
-        names of that kind were ever fetched."""
+        """The scope's ``workspace=``, ``api_key=``, ``actor=`` and ``product=`` values that
+        name nothing known here (a name changed upstream, a typo such as ``claude-code``): such
+        a budget matches no usage. Empty while nothing of that kind was ever seen."""
         unknown = []
         for key, value in rule.scope:
+            if key == "product":
+                if self.products() and value not in self.products():
+                    unknown.append(f"product={value}")
+                continue
             if key == "actor" and self.actors and self.actor_ids(value) == {value}:
                 if value not in self.actors and value not in self.api_keys:
                     unknown.append(f"actor={value}")

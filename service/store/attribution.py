@@ -211,3 +211,9 @@ def reprice_attribution(session: Session, price: Pricer, *, now: datetime) -> in
         )
         session.connection().execute(statement, updates)
     return len(updates)
+
+
+def known_products(session: Session) -> frozenset[str]:
+    """Every product attributed usage names ("" left out)."""
+    statement = select(ATTRIBUTED.c.product).distinct()
+    return frozenset(str(p) for p in session.scalars(statement) if p)

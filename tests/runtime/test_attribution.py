@@ -321,3 +321,38 @@ def test_the_source_error_shows_the_setting_to_use(simulator: SimulatorServer, d
     with pytest.raises(ConfigError) as refused:
         make_settings(simulator, db_url, "messages", CREDITWATCH_BUDGET_ADA=f"limit=5 actor={ADA}")
     assert str(refused.value).endswith("(example: CREDITWATCH_USAGE_SOURCE=analytics)")
+
+
+def test_status_flags_a_product_or_actor_scope_that_matches_nothing(
+    simulator: SimulatorServer, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``product=claude-code`` (a typo of ``claude_code``) would count $0 forever, silently:
+    `status` names it, and the right spelling is not flagged."""
+    budgets = {
+        "CREDITWATCH_BUDGET_TYPO": "limit=5 product=claude-code",
+        "CREDITWATCH_BUDGET_CODE": "limit=5 product=claude_code",
+        "CREDITWATCH_BUDGET_NOBODY": "limit=5 actor=nobody@example.com",
+        "CREDITWATCH_BUDGET_ADA": f"limit=5 actor={ADA}",
+    }
+    settings = make_settings(
+        simulator, db_url, "analytics", CREDITWATCH_BACKFILL_FROM="2026-02-09T00Z", **budgets
+    )
+    with Runtime(settings, retry=FAST_RETRY) as runtime:
+        runtime.cycle(lambda: NOW)
+    env_file = tmp_path / "creditwatch.env"
+    lines = {
+        "ANTHROPIC_ADMIN_KEY": KEY,
+        "CREDITWATCH_DATABASE_URL": db_url,
+        "CREDITWATCH_USAGE_SOURCE": "analytics",
+        **{name: f'"{value}"' for name, value in budgets.items()},
+    }
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+    code, out, err = run_cli(capsys, "--env-file", str(env_file), "status", "--json", now=NOW)
+    assert code == 0, err
+    flagged = {b["name"]: b["scope_unknown"] for b in json.loads(out)["budgets"]}
+    assert flagged == {
+        "typo": ["product=claude-code"],
+        "code": [],
+        "nobody": ["actor=nobody@example.com"],
+        "ada": [],
+    }

@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.figures import results_path, write_figures
 from service.admin_api.retry import RetryPolicy
 from service.runtime.cycle import Runtime
 from service.settings import load_settings
@@ -24,7 +25,7 @@ KEY = "sk-ant-admin01-bench-month"
 START = datetime(2026, 10, 1, tzinfo=UTC)
 END = datetime(2026, 11, 1, tzinfo=UTC)
 SPIKE = Spike(datetime(2026, 10, 15, 13, tzinfo=UTC), datetime(2026, 10, 15, 17, tzinfo=UTC), 6)
-RESULTS = Path(__file__).resolve().parent / "results" / "alert_month.json"
+RESULTS = results_path("alert_month")
 SETTINGS = {
     "CREDITWATCH_STARTING_BALANCE": "2500",
     "CREDITWATCH_STARTING_BALANCE_AT": START.isoformat(),
@@ -87,8 +88,7 @@ def main() -> None:
         ],
     }
     print(json.dumps({k: v for k, v in figures.items() if k != "list"}, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(RESULTS, figures)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.figures import results_path, write_figures
 from service.domain.usage import TokenCounts, UsageKey, UsageRow
 from service.runtime.alerting import evaluate
 from service.settings import load_settings
@@ -39,7 +40,7 @@ MODELS = (
     "claude-opus-4-1-20250805",
 )
 WORKSPACES = [f"wrkspc_{i}" for i in range(8)]
-RESULTS = Path(__file__).resolve().parent / "results" / "alerts.json"
+RESULTS = results_path("alerts")
 RUNS = 7
 
 
@@ -157,8 +158,7 @@ def main() -> None:
         "target_ms": 100,
     }
     print(json.dumps(figures, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(RESULTS, figures)
 
 
 if __name__ == "__main__":

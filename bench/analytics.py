@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bench.figures import write_figures
 from bench.ingest import (
     END,
     KEY,
@@ -179,9 +180,7 @@ def main() -> int:
             print("postgres  skipped: no server at CW_TEST_POSTGRES_URL")
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["analytics"] = figures
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"analytics figures added to {RESULTS}")
+    write_figures(RESULTS, results, said="analytics figures added to")
     return 0
 
 

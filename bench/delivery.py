@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import Engine, event, func, select
 from sqlmodel import col
 
+from bench.figures import results_path, write_figures
 from bench.ingest import database, postgres_available
 from service.channels.base import ChannelContext
 from service.channels.registry import build_channels
@@ -56,7 +57,7 @@ SECRET = "whsec_" + base64.b64encode(b"bench-delivery-signing-key-00001").decode
 POLICY = DeliveryPolicy(first_retry=timedelta(milliseconds=50), max_delay=timedelta(seconds=1))
 GIVE_UP_AFTER = 120.0
 IDLE_SLEEP = 0.005
-RESULTS = Path(__file__).resolve().parent / "results" / "delivery.json"
+RESULTS = results_path("delivery")
 
 
 def _serve(url_queue: Any, stop: Any) -> None:
@@ -355,9 +356,7 @@ def main() -> int:
             print(describe(backend, figures[backend]))
     if "postgres" not in backends:
         print("postgres  skipped: no server at CW_TEST_POSTGRES_URL")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"figures written to {RESULTS}")
+    write_figures(RESULTS, figures)
     return 0
 
 

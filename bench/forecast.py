@@ -29,7 +29,6 @@ in-process: nothing here is timed against it.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -38,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.figures import results_path, write_figures
 from service.domain.credit_walk import DEFAULT_LOT_LIFETIME, Charge, Lot, walk
 from service.domain.forecast import (
     NotEnoughHistory,
@@ -93,7 +93,7 @@ SCENARIOS = (
 TABLE_DAYS = (3, 7, 10, 14, 21, 28)
 ALL_DAYS = tuple(range(2, 32))
 BALANCE_PERCENT = (60, 95)
-RESULTS = Path(__file__).resolve().parent / "results" / "forecast.json"
+RESULTS = results_path("forecast")
 
 
 def ingest(spec: WorkloadSpec) -> dict[datetime, int]:
@@ -321,9 +321,7 @@ def main() -> int:
         "for step and spike, from the first day whose history holds the change"
     )
     print(f"{figures['seconds']}s in all")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"figures written to {RESULTS}")
+    write_figures(RESULTS, figures)
     return 0
 
 

@@ -9,7 +9,6 @@ Figures are printed and written to ``bench/results/ingest.json``.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import resource
@@ -26,6 +25,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import text
 
+from bench.figures import results_path, write_figures
 from service.admin_api.client import AdminClient
 from service.domain.usage import UsageRow, UsageSourceName
 from service.http import build_http_client
@@ -46,7 +46,7 @@ N_KEYS = int(os.environ.get("BENCH_KEYS", "200"))
 POSTGRES_URL = os.environ.get(
     "CW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
+RESULTS = results_path("ingest")
 COLUMNS = (
     "bucket_start",
     "bucket_width",
@@ -301,9 +301,7 @@ def main() -> int:
     figures["bench_process_peak_rss_mib"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"figures written to {RESULTS}")
+    write_figures(RESULTS, figures)
     return 0
 
 

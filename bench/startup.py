@@ -7,13 +7,14 @@ command can beat. Figures are printed and written to ``bench/results/startup.jso
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "startup.json"
+from bench.figures import results_path, write_figures
+
+RESULTS = results_path("startup")
 ENTRY = Path(sys.executable).parent / "creditwatch"
 RUNS = 7
 
@@ -41,9 +42,7 @@ def main() -> int:
         f"creditwatch --help: {help_seconds * 1000:.0f} ms, status --help "
         f"{status_help * 1000:.0f} ms (python -c pass: {floor * 1000:.0f} ms)"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"figures written to {RESULTS}")
+    write_figures(RESULTS, figures)
     return 0
 
 

@@ -12,7 +12,6 @@ the same after the year. Figures are printed and written to ``bench/results/stea
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -21,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.figures import results_path, write_figures
 from bench.ingest import simulated
 from service.runtime.cycle import Runtime
 from service.runtime.status import build_status
@@ -33,7 +33,7 @@ NOW = datetime(2026, 11, 1, 2, tzinfo=UTC)
 YEAR_START = datetime(2025, 11, 1, tzinfo=UTC)
 DAY_START = NOW - timedelta(days=1, hours=2)
 N_KEYS = int(os.environ.get("BENCH_STEADY_KEYS", "20"))
-RESULTS = Path(__file__).resolve().parent / "results" / "steady.json"
+RESULTS = results_path("steady")
 
 
 def simulator() -> AbstractContextManager[str]:
@@ -111,13 +111,11 @@ def main() -> int:
         year["steady_cycle_cpu_seconds"] / day["steady_cycle_cpu_seconds"], 1
     )
     figures["status_year_over_day"] = round(year["status_seconds"] / day["status_seconds"], 1)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     print(
         f"a year of history makes a steady cycle {figures['cycle_cpu_year_over_day']}x and "
         f"status {figures['status_year_over_day']}x what they cost after a day"
     )
-    print(f"figures written to {RESULTS}")
+    write_figures(RESULTS, figures)
     return 0
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-RUNS = HERE / "results"
-RESULTS = HERE / "results.json"
+from bench.figures import RESULTS_DIR, write_figures
+
+RUNS = RESULTS_DIR
+RESULTS = RESULTS_DIR.parent / "results.json"
 
 Json = dict[str, Any]
 Getter = Callable[[dict[str, Json]], tuple[str | None, str | None, float | None]]
@@ -113,7 +113,6 @@ def main() -> int:
         rows.append(
             {"figure": name, "value": value, "floor": floor, "ratio": ratio, "target": target}
         )
-    RESULTS.write_text(json.dumps({"figures": rows, "runs": runs}, indent=2) + "\n")
     width = max(len(row["figure"]) for row in rows)
     print(f"\n{'figure':<{width}}  {'value':>12}  {'floor':>10}  {'ratio':>6}  target")
     for row in rows:
@@ -123,7 +122,7 @@ def main() -> int:
             f"{row['figure']:<{width}}  {value:>12}  {row['floor'] or '':>10}  {shown:>6}  "
             f"{row['target']}"
         )
-    print(f"figures written to {RESULTS}")
+    write_figures(RESULTS, {"figures": rows, "runs": runs})
     return 0
 
 

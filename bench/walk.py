@@ -12,20 +12,19 @@ no events), measured in the same run. Figures are printed and written to
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from bench.figures import results_path, write_figures
 from service.domain.credit_walk import Charge, Lot, ReloadPolicy, WalkResult, walk
 from tests.domain import reference_walk
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 HOURS = 24 * 365
 USD = 10**9
-RESULTS = Path(__file__).resolve().parent / "results" / "walk.json"
+RESULTS = results_path("walk")
 
 
 def year_of_charges() -> list[Charge]:
@@ -90,9 +89,7 @@ def main() -> int:
         f"{floor_seconds * 1000:.1f} ms); the walk it replaced {reference_seconds * 1000:.0f} ms "
         f"({figures['speedup_over_reference']}x slower)"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"figures written to {RESULTS}")
+    write_figures(RESULTS, figures)
     return 0
 
 

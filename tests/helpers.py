@@ -9,11 +9,16 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.orm import Session
 
 from service.admin_api.retry import RetryPolicy
 from service.commands.main import main
+from service.domain.credit_terms import CreditTerms
+from service.domain.credit_walk import WalkResult, walk
 from service.domain.usage import TokenCounts, UsageKey
 from service.render.view import AlertView
+from service.store.credit_sync import bucket_charges, stated_lots
+from service.store.ledger_entries import opening_entry
 from service.store.usage_booking import PricedCost
 
 
@@ -210,3 +215,18 @@ def sample_alert_view(
         previous_message_id=None if notice == 1 else dedup_id,
     )
     return AlertView.from_json(alert.to_json())
+
+
+def whole_walk(session: Session, width: str, terms: CreditTerms, now: datetime) -> WalkResult:
+    """The walk from the starting balance over every stored charge, without a checkpoint: what
+    the checkpointed walk and the booked ledger must agree with."""
+    opening = opening_entry(session)
+    assert opening is not None, "a starting balance is set"
+    return walk(
+        stated_lots(session, terms.lifetime),
+        bucket_charges(session, width),
+        start=opening.at,
+        until=now,
+        policy=terms.policy,
+        lot_lifetime=terms.lifetime,
+    )

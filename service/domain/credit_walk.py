@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from service.domain.periods import month_of, next_month_start
+from service.domain.periods import month_of, month_start, next_month_start
 
 LotKind = Literal["opening", "purchase", "reload"]
 DEFAULT_LOT_LIFETIME = timedelta(days=365)
@@ -85,6 +85,33 @@ class Expiry:
     amount_nanos: int
 
 
+@dataclass(frozen=True, slots=True)
+class WalkCheckpoint:
+    """The walk's state with every event before ``at`` applied: enough to resume it there.
+
+    A walk resumed from a checkpoint and fed the lots and charges from ``at`` on gives what
+    the walk from the start gives, except that its ``reloads``, ``blocked`` and ``expiries``
+    are the ones from ``at`` on (the earlier ones were derived when the checkpoint was taken).
+    ``lots`` is every lot added so far, in the order added; ``remaining`` holds the lots still
+    held (not expired), in consumption order. ``cursor`` and ``scattered`` are the walk's
+    consumption cursor as it was.
+    """
+
+    at: datetime
+    lots: tuple[Lot, ...]
+    remaining: tuple[tuple[str, int], ...]
+    cursor: int
+    scattered: bool
+    deficit_nanos: int
+    pending_reload_at: datetime | None
+    blocked_month: tuple[int, int] | None
+    reloaded_by_month: tuple[tuple[tuple[int, int], int], ...]
+    lowest_nanos: int
+    lowest_at: datetime | None
+    first_zero_at: datetime | None
+    zero_seconds: float
+
+
 @dataclass
 class WalkResult:
     """What happened between the walk's start and ``until``."""
@@ -100,6 +127,7 @@ class WalkResult:
     zero_seconds: float = 0.0
     first_zero_at: datetime | None = None
     reloaded_by_month: dict[tuple[int, int], int] = field(default_factory=dict)
+    checkpoints: list[WalkCheckpoint] = field(default_factory=list)
 
     @property
     def reloaded_nanos(self) -> int:
@@ -135,6 +163,59 @@ class _Walk:
         self.events: list[tuple[datetime, int, int, object]] = []
         self.seq = 0
 
+    @classmethod
+    def resumed(
+        cls, checkpoint: WalkCheckpoint, policy: ReloadPolicy | None, lifetime: timedelta
+    ) -> _Walk:
+        """The state a checkpoint froze, its pending events queued again in their old order."""
+        state = cls(policy, lifetime)
+        state.lots = {lot.key: lot for lot in checkpoint.lots}
+        state.remaining = dict(checkpoint.remaining)
+        state.order = [(state.lots[key].at, key) for key, _ in checkpoint.remaining]
+        state.cursor, state.scattered = checkpoint.cursor, checkpoint.scattered
+        state.held_nanos = sum(state.remaining.values())
+        state.deficit = checkpoint.deficit_nanos
+        state.blocked_month = checkpoint.blocked_month
+        r = state.result
+        r.reloaded_by_month = dict(checkpoint.reloaded_by_month)
+        r.lowest_nanos, r.lowest_at = checkpoint.lowest_nanos, checkpoint.lowest_at
+        r.first_zero_at, r.zero_seconds = checkpoint.first_zero_at, checkpoint.zero_seconds
+        for lot in checkpoint.lots:  # expiries were queued as the lots were added
+            if lot.key in state.remaining:
+                state.push(lot.expires_at, _EXPIRY, lot.key)
+        if checkpoint.pending_reload_at is not None:
+            state.pending_reload = True
+            state.push(checkpoint.pending_reload_at, _RELOAD, None)
+        return state
+
+    def checkpoint(self, at: datetime, until: datetime) -> WalkCheckpoint:
+        """The state now, as of ``at`` (every event before it handled, none at or after it)."""
+        r = self.result
+        zero = r.zero_seconds
+        if self.balance <= 0 and r.lowest_at is not None:
+            # The last event counted its time at zero up to the next one: keep the part before
+            # ``at``, the resumed walk counts the rest.
+            next_at = self.events[0][0] if self.events else until
+            zero -= max(0.0, (min(next_at, until) - at).total_seconds())
+        pending = None
+        if self.pending_reload:
+            pending = min(when for when, priority, _, _ in self.events if priority == _RELOAD)
+        return WalkCheckpoint(
+            at=at,
+            lots=tuple(self.lots.values()),
+            remaining=tuple((key, self.remaining[key]) for _, key in self.order),
+            cursor=self.cursor,
+            scattered=self.scattered,
+            deficit_nanos=self.deficit,
+            pending_reload_at=pending,
+            blocked_month=self.blocked_month,
+            reloaded_by_month=tuple(sorted(r.reloaded_by_month.items())),
+            lowest_nanos=r.lowest_nanos,
+            lowest_at=r.lowest_at,
+            first_zero_at=r.first_zero_at,
+            zero_seconds=zero,
+        )
+
     def push(self, at: datetime, priority: int, payload: object) -> None:
         self.seq += 1
         heapq.heappush(self.events, (at, priority, self.seq, payload))
@@ -156,6 +237,10 @@ class _Walk:
             # Ordered before lots already consumed from: the consumption order starts again
             # from it, and the lots after it are no longer all full.
             self.cursor = place
+            self.scattered = True
+        elif left < lot.amount_nanos:
+            # It paid an overdraft: a lot with room after the cursor, where every lot should be
+            # full, so a credit can no longer start at the cursor.
             self.scattered = True
         self.push(lot.expires_at, _EXPIRY, lot.key)
 
@@ -248,17 +333,29 @@ class _Walk:
                 self.blocked_month = None
 
     def schedule(
-        self, lots: Iterable[Lot], charges: Sequence[Charge], start: datetime, until: datetime
+        self,
+        lots: Iterable[Lot],
+        charges: Sequence[Charge],
+        start: datetime,
+        until: datetime,
+        *,
+        resumed: bool = False,
     ) -> None:
         for lot in lots:
-            self.push(lot.at, _LOT, lot)
+            if not resumed or lot.at >= start:
+                self.push(lot.at, _LOT, lot)
         for charge in charges:
-            self.push(charge.start, _CHARGE, charge)
+            if not resumed or charge.start >= start:
+                self.push(charge.start, _CHARGE, charge)
         if self.policy is None:
             return
-        # A walk that starts below the threshold (a low starting balance) reloads at once.
-        self.push(start, _MONTH, None)
         month = next_month_start(start)
+        if resumed:
+            if month_start(start) == start:
+                month = start  # the month begins at the checkpoint: its event is still due
+        else:
+            # A walk that starts below the threshold (a low starting balance) reloads at once.
+            self.push(start, _MONTH, None)
         while month < until and self.policy.monthly_limit_nanos is not None:
             self.push(month, _MONTH, None)
             month = next_month_start(month)
@@ -306,6 +403,8 @@ def walk(
     reloaded_before: dict[tuple[int, int], int] | None = None,
     initial_deficit_nanos: int = 0,
     finish_pending_reload: bool = True,
+    resume: WalkCheckpoint | None = None,
+    capture: Iterable[datetime] = (),
 ) -> WalkResult:
     """Replay lots and charges from ``start`` to ``until`` (events at ``until`` excluded).
 
@@ -314,11 +413,21 @@ def walk(
     a closed window, where such a reload belongs to the next window).
     ``reloaded_before`` counts reloads already made per month (for a walk that starts
     mid-month, e.g. the runway forecast). A negative charge is a credit back.
+
+    ``resume`` starts from a checkpoint instead (``start``, ``reloaded_before`` and
+    ``initial_deficit_nanos`` are then its own): lots and charges before its instant are
+    already in it and are skipped. ``capture`` names instants after the start and up to
+    ``until`` to take checkpoints at (``result.checkpoints``, in time order).
     """
-    state = _Walk(policy, lot_lifetime)
-    state.deficit = initial_deficit_nanos
-    state.result.reloaded_by_month = dict(reloaded_before or {})
-    state.schedule(lots, charges, start, until)
+    if resume is not None:
+        state = _Walk.resumed(resume, policy, lot_lifetime)
+        start = resume.at
+    else:
+        state = _Walk(policy, lot_lifetime)
+        state.deficit = initial_deficit_nanos
+        state.result.reloaded_by_month = dict(reloaded_before or {})
+    state.schedule(lots, charges, start, until, resumed=resume is not None)
+    planned = sorted({at for at in capture if start < at <= until}, reverse=True)
     # Lots bought before the walk starts (a replay from a later moment) are simply there at start.
     while state.events and state.events[0][0] < start:
         at, priority, _, payload = heapq.heappop(state.events)
@@ -326,9 +435,13 @@ def walk(
     if not state.events or state.events[0][0] > start:
         state.track(start, until)
     while state.events and state.events[0][0] < until:
+        while planned and planned[-1] <= state.events[0][0]:
+            state.result.checkpoints.append(state.checkpoint(planned.pop(), until))
         at, priority, _, payload = heapq.heappop(state.events)
         state.handle(at, priority, payload)
         state.track(at, until)
+    while planned:
+        state.result.checkpoints.append(state.checkpoint(planned.pop(), until))
     if state.pending_reload and finish_pending_reload:
         # A reload that usage before ``until`` triggered lands at that bucket's end, even when
         # the end is later: the Console would not leave the balance below the threshold.

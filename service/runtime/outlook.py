@@ -21,10 +21,10 @@ from service.domain.forecast import (
     runway,
 )
 from service.domain.money import credits_of, format_usd
-from service.domain.periods import day_start, month_of, month_start, next_month_start
+from service.domain.periods import day_start, month_start, next_month_start
 from service.domain.timefmt import rfc3339, rfc3339_or_none
 from service.settings import Settings
-from service.store.credit_sync import current_walk, ledger_terms
+from service.store.credit_sync import booked_reloads, current_walk, ledger_terms
 from service.store.tables import CollectionState, ReloadBlock
 from service.store.usage_queries import hourly_spend, period_spend_nanos
 
@@ -132,9 +132,9 @@ def _credits(
     session: Session, terms: CreditTerms, walked: WalkResult | None, now: datetime
 ) -> dict[str, Any]:
     policy = terms.policy
-    month = month_of(now)
-    reloads = [r for r in walked.reloads if month_of(r.at) == month] if walked else []
-    reloaded = sum(r.granted_nanos for r in reloads)
+    # As booked: the walk resumed from a checkpoint lists only its own recent reloads.
+    reloads = booked_reloads(session, month_start(now)) if walked else []
+    reloaded = sum(amount for _, amount in reloads)
     allowance = None
     if policy is not None and policy.monthly_limit_nanos is not None:
         allowance = format_usd(max(0, policy.monthly_limit_nanos - reloaded))

@@ -18,6 +18,7 @@ from service.errors import LedgerError
 from service.store.bills import unbook_adjustments_before
 from service.store.ledger_entries import book_charge_entries, opening_entry
 from service.store.tables import LEDGER, USAGE, LedgerEntry
+from service.store.walk_checkpoints import note_change
 
 
 def ensure_opening(
@@ -110,6 +111,7 @@ def add_purchase(
         expires_at=expires_at,
     )
     session.add(entry)
+    note_change(session, at, now)
     session.flush()
     return entry
 

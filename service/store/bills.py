@@ -35,6 +35,7 @@ from service.domain.money import usd_text, usd_to_nanos
 from service.domain.usage import CostRow, TokenCounts
 from service.store.tables import LEDGER, USAGE, BillAdjustment, BilledCost
 from service.store.usage_queries import ScopedSpend
+from service.store.walk_checkpoints import note_change
 
 ADJUSTMENT = "adjustment"
 BILL_ADJUSTMENT = "(bill adjustment)"
@@ -166,6 +167,7 @@ def book_adjustment(session: Session, day: datetime, compared: Comparison, now: 
                 }
             ],
         )
+        note_change(session, adjustment_at(day), now)
     breakdown = json.dumps([list(line) for line in compared.breakdown], separators=(",", ":"))
     if row is None:
         row = BillAdjustment(day=day, workspace_id=compared.workspace_id)
@@ -212,6 +214,7 @@ def unbook_adjustments_before(session: Session, opening_at: datetime | None, now
                     }
                 ],
             )
+            note_change(session, adjustment_at(row.day), now)
         session.delete(row)
         taken += 1
     session.flush()

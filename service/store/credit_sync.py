@@ -3,7 +3,9 @@
 Derived entries are a function of the stored facts (starting balance, purchases, charged usage)
 and the credit terms, so each sync recomputes the walk and books only the difference: re-running
 a cycle over the same data books nothing, and a bucket that grows late moves or resizes the
-reload it triggered instead of adding a second one.
+reload it triggered instead of adding a second one. The walk resumes from a checkpoint
+(:mod:`service.store.walk_checkpoints`), so a sync reads the charges since it, not since the
+starting balance.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ from service.store.bills import adjustment_charges
 from service.store.ledger_entries import opening_entry
 from service.store.stored_settings import store_value, stored_value
 from service.store.tables import LEDGER, USAGE, ReloadBlock
+from service.store.walk_checkpoints import (
+    checkpoint_plan,
+    forget_checkpoints,
+    settle_changes,
+    store_checkpoints,
+    usable_checkpoint,
+    walk_basis,
+)
 
 TERMS_SETTING = "credit_terms"
 
@@ -95,18 +105,40 @@ def bucket_charges(
 def current_walk(
     session: Session, width: str, terms: CreditTerms, now: datetime
 ) -> WalkResult | None:
-    """The walk over everything stored, from the starting balance to ``now``; None without one."""
+    """The walk to ``now`` from the starting balance; None without one.
+
+    It resumes from the newest checkpoint still true (:mod:`service.store.walk_checkpoints`),
+    so its ``reloads``, ``blocked`` and ``expiries`` are those from ``since`` on; everything
+    else (balance, lots, what is left of each, reloads per month) is the whole walk's. Reads
+    only: the booking walk (:func:`sync_credits`) keeps the checkpoints.
+    """
+    walked = _resumed_walk(session, width, terms, now, capture=False)
+    return walked[0] if walked is not None else None
+
+
+def _resumed_walk(
+    session: Session, width: str, terms: CreditTerms, now: datetime, *, capture: bool
+) -> tuple[WalkResult, datetime | None, str] | None:
+    """The walk, the instant it resumed from (None: the start) and its basis."""
     opening = opening_entry(session)
     if opening is None:
         return None
-    return walk(
+    basis = walk_basis(opening, terms, width)
+    if capture:
+        settle_changes(session, width, basis)
+    resume = usable_checkpoint(session, width, basis, now)
+    since = resume.at if resume is not None else None
+    result = walk(
         stated_lots(session, terms.lifetime),
-        bucket_charges(session, width),
+        bucket_charges(session, width, since=since),
         start=opening.at,
         until=now,
         policy=terms.policy,
         lot_lifetime=terms.lifetime,
+        resume=resume,
+        capture=checkpoint_plan(now) if capture else (),
     )
+    return result, since, basis
 
 
 def sync_credits(
@@ -121,11 +153,14 @@ def sync_credits(
 
     ``authoritative`` (`once`, the daemon) books under the ``configured`` terms and records
     them; a side command such as `credits add` keeps the terms the ledger was booked under.
+    The walk resumes from a checkpoint: what it derived before that is booked already, so
+    only entries from then on are compared. The checkpoints it takes are stored.
     """
     terms = configured if authoritative else ledger_terms(session, configured)
     if authoritative:
         store_value(session, TERMS_SETTING, terms.to_json(), now)
-    result = current_walk(session, width, terms, now)
+    walked = _resumed_walk(session, width, terms, now, capture=True)
+    result, since = (walked[0], walked[1]) if walked is not None else (None, None)
     reloads = [] if result is None else result.reloads
     expiries = [] if result is None else result.expiries
     blocked = [] if result is None else result.blocked
@@ -134,15 +169,31 @@ def sync_credits(
         "reload",
         [(r.at, r.granted_nanos, _reload_note(r.granted_nanos, r.wanted_nanos)) for r in reloads],
         now,
+        since,
     )
     _sync_entries(
         session,
         "expiry",
         [(e.at, -e.amount_nanos, f"expired: what was left of {e.lot_key}") for e in expiries],
         now,
+        since,
     )
-    _sync_blocks(session, [(b.at, b.wanted_nanos, b.granted_nanos) for b in blocked], now)
+    _sync_blocks(session, [(b.at, b.wanted_nanos, b.granted_nanos) for b in blocked], now, since)
+    if walked is not None:
+        store_checkpoints(session, width, walked[2], walked[0].checkpoints, now)
+    else:
+        forget_checkpoints(session)  # every derived entry is gone with the starting balance
     return result
+
+
+def booked_reloads(session: Session, since: datetime) -> list[tuple[datetime, int]]:
+    """The simulated reloads booked from ``since`` on: (when, nano-USD granted)."""
+    rows = session.execute(
+        select(LEDGER.c.at, LEDGER.c.amount_nanos)
+        .where(LEDGER.c.kind == "reload", LEDGER.c.at >= since)
+        .order_by(LEDGER.c.at)
+    )
+    return [(at, int(amount)) for at, amount in rows]
 
 
 def _reload_note(granted: int, wanted: int) -> str:
@@ -152,13 +203,18 @@ def _reload_note(granted: int, wanted: int) -> str:
 
 
 def _sync_entries(
-    session: Session, kind: str, derived: Sequence[tuple[datetime, int, str]], now: datetime
+    session: Session,
+    kind: str,
+    derived: Sequence[tuple[datetime, int, str]],
+    now: datetime,
+    since: datetime | None,
 ) -> None:
-    booked = session.execute(
-        select(LEDGER.c.id, LEDGER.c.at, LEDGER.c.amount_nanos, LEDGER.c.note).where(
-            LEDGER.c.kind == kind
-        )
-    ).all()
+    statement = select(LEDGER.c.id, LEDGER.c.at, LEDGER.c.amount_nanos, LEDGER.c.note).where(
+        LEDGER.c.kind == kind
+    )
+    if since is not None:
+        statement = statement.where(LEDGER.c.at >= since)
+    booked = session.execute(statement).all()
     wanted: dict[tuple[datetime, int, str], int] = {}
     for item in derived:
         wanted[item] = wanted.get(item, 0) + 1
@@ -181,19 +237,21 @@ def _sync_entries(
 
 
 def _sync_blocks(
-    session: Session, derived: Sequence[tuple[datetime, int, int]], now: datetime
+    session: Session,
+    derived: Sequence[tuple[datetime, int, int]],
+    now: datetime,
+    since: datetime | None,
 ) -> None:
-    booked = {
-        (at, wanted, granted): block_id
-        for block_id, at, wanted, granted in session.execute(
-            select(
-                col(ReloadBlock.id),
-                col(ReloadBlock.at),
-                col(ReloadBlock.wanted_nanos),
-                col(ReloadBlock.granted_nanos),
-            )
-        )
-    }
+    statement = select(
+        col(ReloadBlock.id),
+        col(ReloadBlock.at),
+        col(ReloadBlock.wanted_nanos),
+        col(ReloadBlock.granted_nanos),
+    )
+    if since is not None:
+        statement = statement.where(col(ReloadBlock.at) >= since)
+    rows = session.execute(statement)
+    booked = {(at, wanted, granted): block_id for block_id, at, wanted, granted in rows}
     keep = set(derived)
     stale = [block_id for key, block_id in booked.items() if key not in keep]
     if stale:

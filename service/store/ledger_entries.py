@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from service.store.tables import LEDGER, LedgerEntry
+from service.store.walk_checkpoints import note_change
 
 
 def opening_entry(session: Session) -> LedgerEntry | None:
@@ -24,6 +25,9 @@ def book_charge_entries(
     note: str,
 ) -> None:
     """One ``usage`` entry per bucket for the change in its charged cost (zero changes skipped)."""
+    changed = [(key, delta) for key, delta in sorted(charged_by_bucket.items()) if delta]
+    if not changed:
+        return
     entries = [
         {
             "kind": "usage",
@@ -33,8 +37,7 @@ def book_charge_entries(
             "note": note,
             "created_at": now,
         }
-        for (bucket_start, width), delta in sorted(charged_by_bucket.items())
-        if delta
+        for (bucket_start, width), delta in changed
     ]
-    if entries:
-        session.execute(insert(LEDGER), entries)
+    session.execute(insert(LEDGER), entries)
+    note_change(session, changed[0][0][0], now)  # the earliest bucket changed

@@ -151,6 +151,32 @@ class ReloadBlock(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class WalkCheckpointRecord(SQLModel, table=True):
+    """The balance walk's state at an instant, so a cycle resumes there instead of replaying
+    every bucket since the starting balance (:mod:`service.store.walk_checkpoints`). ``basis``
+    fingerprints what the state was derived under: the starting balance and the credit terms."""
+
+    __tablename__ = "walk_checkpoint"
+
+    bucket_width: str = Field(primary_key=True, max_length=2)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    basis: str = Field(max_length=64)
+    state: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _utc()
+
+
+class WalkChange(SQLModel, table=True):
+    """A write to what the walk reads (a charge, a lot), at the earliest instant it touched:
+    every checkpoint after ``at`` is stale. Booked in the writer's transaction; the next
+    booking walk drops the stale checkpoints and these rows."""
+
+    __tablename__ = "walk_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc()
+    created_at: datetime = _utc()
+
+
 class StoredSetting(SQLModel, table=True):
     """Settings the ledger was last booked under (e.g. the auto-reload terms), as JSON."""
 
@@ -359,3 +385,4 @@ class BillAdjustment(SQLModel, table=True):
 USAGE: Table = SQLModel.metadata.tables[UsageRecord.__tablename__]
 ATTRIBUTED: Table = SQLModel.metadata.tables[AttributedUsage.__tablename__]
 LEDGER: Table = SQLModel.metadata.tables[LedgerEntry.__tablename__]
+WALK_CHECKPOINT: Table = SQLModel.metadata.tables[WalkCheckpointRecord.__tablename__]

@@ -18,7 +18,14 @@ from service.domain.usage import TokenCounts, UsageKey, UsageRow
 from service.runtime.alerting import evaluate
 from service.settings import Settings, load_settings
 from service.store.engine import make_engine, transaction
-from service.store.tables import AlertRecord, LedgerEntry, OutboxAlert, UsageRecord
+from service.store.tables import (
+    AlertRecord,
+    LedgerEntry,
+    OutboxAlert,
+    UsageRecord,
+    WalkChange,
+    WalkCheckpointRecord,
+)
 from service.store.usage_booking import book_usage
 from tests.helpers import flat_price
 
@@ -78,7 +85,14 @@ def test_each_identity_at_most_once_and_every_crossing_covered(
 ) -> None:
     """The dedup guarantees of DESIGN §2, over whatever happens in whatever order."""
     with transaction(engine) as session:
-        for table in (OutboxAlert, AlertRecord, LedgerEntry, UsageRecord):
+        for table in (
+            OutboxAlert,
+            AlertRecord,
+            LedgerEntry,
+            UsageRecord,
+            WalkCheckpointRecord,
+            WalkChange,
+        ):
             session.execute(delete(table))
     current = engine
     config = budget_settings(db_url, first_mask)

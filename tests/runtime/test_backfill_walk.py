@@ -15,8 +15,9 @@ from service.runtime.cycle import Runtime
 from service.settings import Settings
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
 from service.store import tables
-from service.store.credit_sync import current_walk, ledger_terms
+from service.store.credit_sync import ledger_terms
 from service.store.engine import transaction
+from tests.helpers import whole_walk
 from tests.runtime.test_usage_source import FAST_RETRY, KEY, make_settings
 
 START = datetime(2026, 2, 1, tzinfo=UTC)
@@ -45,8 +46,7 @@ def booked_reloads(engine: Engine) -> list[tuple[datetime, int]]:
 def walked_reloads(engine: Engine, runtime: Runtime) -> list[tuple[datetime, int]]:
     with transaction(engine) as session:
         terms = ledger_terms(session, runtime.settings.ledger.credit_terms())
-        walk = current_walk(session, "1h", terms, NOW)
-    assert walk is not None
+        walk = whole_walk(session, "1h", terms, NOW)
     return [(r.at, r.granted_nanos) for r in walk.reloads]
 
 

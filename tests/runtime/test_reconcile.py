@@ -32,7 +32,7 @@ from service.store.balance import balance_nanos
 from service.store.credit_sync import current_walk, ledger_terms
 from service.store.engine import read_transaction
 from service.store.tables import LEDGER, USAGE, BillAdjustment, BilledCost
-from tests.helpers import COST, group_by
+from tests.helpers import COST, group_by, whole_walk
 
 KEY = "sk-ant-admin01-reconcile-test-key-0123456789"
 START = datetime(2025, 8, 1, tzinfo=UTC)
@@ -401,9 +401,11 @@ def test_the_walk_reloads_and_budgets_see_the_adjusted_ledger(
                 .where(LEDGER.c.kind == "reload")
                 .order_by(LEDGER.c.at)
             ).all()
-            assert [(r.at, r.granted_nanos) for r in walked.reloads] == [
+            whole = whole_walk(session, "1h", terms, clock())
+            assert [(r.at, r.granted_nanos) for r in whole.reloads] == [
                 tuple(row) for row in booked_reloads
             ]
+            assert whole.balance_nanos == walked.balance_nanos
             budget = build_facts(session, settings, clock()).budgets[0]
             assert budget.spent_nanos == budget_before + result.booked_nanos
 

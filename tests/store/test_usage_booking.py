@@ -20,7 +20,13 @@ from service.runtime.collector import make_pricer
 from service.store import balance as balances
 from service.store import tables, usage_booking, usage_queries
 from service.store.engine import make_engine, transaction
-from service.store.tables import LedgerEntry, UnknownModel, UsageRecord
+from service.store.tables import (
+    LedgerEntry,
+    UnknownModel,
+    UsageRecord,
+    WalkChange,
+    WalkCheckpointRecord,
+)
 from tests.helpers import flat_price
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -197,7 +203,7 @@ def test_any_order_of_growing_rereads_books_the_final_data_once(
 ) -> None:
     """Any sequence of growing re-reads, in any order, books the same ledger as the final data."""
     with transaction(engine) as session:
-        for table in (LedgerEntry, UsageRecord, UnknownModel):
+        for table in (LedgerEntry, UsageRecord, UnknownModel, WalkCheckpointRecord, WalkChange):
             session.execute(delete(table))
     open_balance(engine)
     # Each reading is a snapshot of (hour, key) at some size; the final data is the largest.
@@ -289,7 +295,7 @@ def test_growing_rereads_of_every_field_book_the_real_price_of_the_final_data(
 ) -> None:
     """With the real price book, partial re-reads of all six counters end at the final price."""
     with transaction(engine) as session:
-        for table in (LedgerEntry, UsageRecord, UnknownModel):
+        for table in (LedgerEntry, UsageRecord, UnknownModel, WalkCheckpointRecord, WalkChange):
             session.execute(delete(table))
     open_balance(engine)
     price = make_pricer(BOOK)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
@@ -42,12 +43,12 @@ from service.admin_api.answers import (
     short_reason,
 )
 from service.admin_api.retry import DEFAULT_RETRY, RetryPolicy, retry_after_seconds
+from service.admin_api.usage_decoder import decode_usage_page
 from service.admin_api.wire import (
     Invalid,
     as_object,
     parse_cost_page,
     parse_names_page,
-    parse_usage_page,
     req_str,
 )
 from service.domain.usage import BucketWidth, CostRow, UsagePage, UsageRow
@@ -85,6 +86,14 @@ class _Paged(Protocol):
 
 
 _PageT = TypeVar("_PageT", bound=_Paged)
+
+
+@dataclass(frozen=True, slots=True)
+class Undecoded:
+    """A successful page answer handed to a parser that decodes the bytes itself."""
+
+    response: httpx.Response
+    label: str
 
 
 class AdminClient:
@@ -148,10 +157,11 @@ class AdminClient:
         params += _array_params("models[]", models)
         params += _array_params("service_tiers[]", service_tiers)
 
-        def parse(body: object) -> UsagePage:
-            return parse_usage_page(body, bucket_width)
+        def parse(answer: object) -> UsagePage:
+            assert isinstance(answer, Undecoded)  # asked for undecoded below
+            return decode_usage_page(answer.response, bucket_width, answer.label, USAGE_PATH)
 
-        return self._report_pages(USAGE_PATH, "usage report", params, parse)
+        return self._report_pages(USAGE_PATH, "usage report", params, parse, undecoded=True)
 
     def usage(
         self,
@@ -275,8 +285,12 @@ class AdminClient:
         parse: Callable[[object], _PageT],
         *,
         beta: str | None = None,
+        undecoded: bool = False,
     ) -> Iterator[_PageT]:
-        """Follow ``next_page`` until ``has_more`` is false; raise if the cursor stops moving."""
+        """Follow ``next_page`` until ``has_more`` is false; raise if the cursor stops moving.
+
+        ``parse`` gets each page's decoded JSON, or its successful answer as :class:`Undecoded`
+        when ``undecoded`` (a parser that decodes the bytes itself)."""
         cursor: str | None = None
         used: set[str] = set()
         number = 0
@@ -285,7 +299,10 @@ class AdminClient:
             self._check_page_budget(what, number)
             query = params if cursor is None else [*params, ("page", cursor)]
             label = f"{what} page {number}"
-            body = self._request(path, query, label, beta=beta)
+            body = self._request(path, query, label, beta=beta, undecoded=undecoded)
+            if undecoded:
+                assert isinstance(body, httpx.Response)
+                body = Undecoded(body, label)
             try:
                 page = parse(body)
             except Invalid as exc:
@@ -340,9 +357,16 @@ class AdminClient:
             )
 
     def _request(
-        self, path: str, params: list[tuple[str, str]], label: str, *, beta: str | None = None
+        self,
+        path: str,
+        params: list[tuple[str, str]],
+        label: str,
+        *,
+        beta: str | None = None,
+        undecoded: bool = False,
     ) -> object:
-        """GET ``path`` and return its decoded JSON body, retrying transient failures.
+        """GET ``path`` and return its decoded JSON body (the response itself when
+        ``undecoded``), retrying transient failures.
 
         Raises AdminAPIError (transient when retries ran out), AdminAPIAuthError for 401/403,
         MalformedResponse when a successful answer is not JSON.
@@ -367,7 +391,7 @@ class AdminClient:
                 ) from None
             else:
                 if response.is_success:
-                    return decode_json(response, label, path)
+                    return response if undecoded else decode_json(response, label, path)
                 failure = self._error_for(response, path)
                 if not failure.transient:
                     raise failure

@@ -39,6 +39,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.delivery
 	$(BIN)/python -m bench.steady
 	$(BIN)/python -m bench.startup
+	$(BIN)/python -m bench.soak
+	$(BIN)/python -m bench.latency
 	$(BIN)/python -m bench.summary
 
 demo: $(STAMP)

@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from sqlmodel import col
 
 from bench.figures import results_path, write_figures
 from bench.ingest import database, postgres_available
+from bench.receiver import QuietHandler, serving
 from service.channels.base import ChannelContext
 from service.channels.registry import build_channels
 from service.channels.webhook import WebhookChannel
@@ -69,14 +69,9 @@ def _serve(url_queue: Any, stop: Any) -> None:
     bodies: dict[str, str] = {}
     counts: Counter[str] = Counter()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver behind a proxy would
-        # Headers and body go out in two writes: with Nagle on, a kept-alive socket waits out
-        # the client's delayed ACK (40 ms on Linux) before the body.
-        disable_nagle_algorithm = True
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            body = self.read_body()
             message = self.headers.get("webhook-id", "")
             flaky = self.path.startswith("/flaky")
             with lock:
@@ -88,7 +83,7 @@ def _serve(url_queue: Any, stop: Any) -> None:
                     counts["failed"] += 1
                 elif flaky:
                     accepted[message] += 1
-            self._answer(503 if fail else 200, b"busy" if fail else b"ok")
+            self.answer(503 if fail else 200, b"busy" if fail else b"ok")
 
         def do_GET(self) -> None:
             with lock:
@@ -98,26 +93,11 @@ def _serve(url_queue: Any, stop: Any) -> None:
                 accepted.clear()
                 counts.clear()
                 bodies.clear()
-            self._answer(200, answer)
+            self.answer(200, answer)
 
-        def _answer(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    url_queue.put(f"http://127.0.0.1:{server.server_address[1]}")
-    stop.wait()
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving(Handler) as base_url:
+        url_queue.put(base_url)
+        stop.wait()
 
 
 @contextmanager

@@ -36,11 +36,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from bench.figures import results_path, write_figures
+from bench.receiver import QuietHandler, serving
 from bench.soak import SharedClock, simulated_on
 from service.admin_api.client import AdminClient
 from service.domain.money import nanos_to_usd
@@ -97,32 +97,15 @@ class Inbox:
 def receiver(inbox: Inbox) -> Iterator[str]:
     """A webhook receiver on 127.0.0.1 that answers 200 and notes each POST's arrival."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            body = self.read_body()
             at = time.time()
-            self.send_response(200)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
+            self.answer(200, b"ok")
             inbox.note(at, json.loads(body))
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/creditwatch"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(Handler) as base_url:
+        yield f"{base_url}/creditwatch"
 
 
 def month_start(moment: datetime) -> datetime:

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
 from service.admin_api.retry import RetryPolicy
@@ -18,8 +19,38 @@ from service.domain.credit_walk import WalkResult, walk
 from service.domain.usage import TokenCounts, UsageKey
 from service.render.view import AlertView
 from service.store.credit_sync import bucket_charges, stated_lots
+from service.store.engine import transaction
 from service.store.ledger_entries import opening_entry
+from service.store.tables import (
+    BillAdjustment,
+    LedgerEntry,
+    ReloadBlock,
+    StoredSetting,
+    UnknownModel,
+    UsageRecord,
+    WalkChange,
+    WalkCheckpointRecord,
+)
 from service.store.usage_booking import PricedCost
+
+LEDGER_TABLES: tuple[type[Any], ...] = (
+    LedgerEntry,
+    UsageRecord,
+    UnknownModel,
+    ReloadBlock,
+    BillAdjustment,
+    StoredSetting,
+    WalkCheckpointRecord,
+    WalkChange,
+)
+
+
+def empty_ledger(engine: Engine, *first: type[Any]) -> None:
+    """Empty the ledger's tables (and ``first``, emptied before them) between the examples of
+    a property test, which share one database."""
+    with transaction(engine) as session:
+        for table in (*first, *LEDGER_TABLES):
+            session.execute(delete(table))
 
 
 def flat_price(key: UsageKey, counts: TokenCounts) -> PricedCost:

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
 from service.alerts.rules.budget import rank
 from service.domain.periods import period_at
@@ -20,14 +20,10 @@ from service.settings import Settings, load_settings
 from service.store.engine import make_engine, transaction
 from service.store.tables import (
     AlertRecord,
-    LedgerEntry,
     OutboxAlert,
-    UsageRecord,
-    WalkChange,
-    WalkCheckpointRecord,
 )
 from service.store.usage_booking import book_usage
-from tests.helpers import flat_price
+from tests.helpers import empty_ledger, flat_price
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -84,16 +80,7 @@ def test_each_identity_at_most_once_and_every_crossing_covered(
     engine: Engine, db_url: str, first_mask: int, operations: list[tuple[str, int]]
 ) -> None:
     """The dedup guarantees of DESIGN §2, over whatever happens in whatever order."""
-    with transaction(engine) as session:
-        for table in (
-            OutboxAlert,
-            AlertRecord,
-            LedgerEntry,
-            UsageRecord,
-            WalkCheckpointRecord,
-            WalkChange,
-        ):
-            session.execute(delete(table))
+    empty_ledger(engine, OutboxAlert, AlertRecord)
     current = engine
     config = budget_settings(db_url, first_mask)
     now = T0 + H

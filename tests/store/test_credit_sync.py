@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, func, select
 
 from service.domain.credit_walk import walk
 from service.domain.usage import TokenCounts, UsageKey, UsageRow
@@ -17,12 +17,8 @@ from service.store.engine import transaction
 from service.store.tables import (
     LedgerEntry,
     ReloadBlock,
-    UnknownModel,
-    UsageRecord,
-    WalkChange,
-    WalkCheckpointRecord,
 )
-from tests.helpers import flat_price
+from tests.helpers import empty_ledger, flat_price
 
 T0 = datetime(2026, 11, 28, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -146,16 +142,7 @@ def test_random_usage_keeps_the_ledger_balanced_and_above_the_threshold(
     expiry_hours: int,
 ) -> None:
     """Balance = sum of entries = the walk; ≥ threshold unless a block was booked; idempotent."""
-    with transaction(engine) as session:
-        for table in (
-            LedgerEntry,
-            UsageRecord,
-            UnknownModel,
-            ReloadBlock,
-            WalkCheckpointRecord,
-            WalkChange,
-        ):
-            session.execute(delete(table))
+    empty_ledger(engine)
     cfg = make_settings(threshold, threshold + extra, limit, f"{expiry_hours}h")
     now = T0
     for batch in cycles:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -24,10 +24,8 @@ from service.store.tables import (
     LedgerEntry,
     UnknownModel,
     UsageRecord,
-    WalkChange,
-    WalkCheckpointRecord,
 )
-from tests.helpers import flat_price
+from tests.helpers import empty_ledger, flat_price
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 BOOK = PriceBook.load()
@@ -202,9 +200,7 @@ def test_any_order_of_growing_rereads_books_the_final_data_once(
     engine: Engine, readings: list[tuple[int, int, int]], order: object
 ) -> None:
     """Any sequence of growing re-reads, in any order, books the same ledger as the final data."""
-    with transaction(engine) as session:
-        for table in (LedgerEntry, UsageRecord, UnknownModel, WalkCheckpointRecord, WalkChange):
-            session.execute(delete(table))
+    empty_ledger(engine)
     open_balance(engine)
     # Each reading is a snapshot of (hour, key) at some size; the final data is the largest.
     snapshots = [row(hour, size, api_key=f"apikey_{k}") for hour, k, size in readings]
@@ -294,9 +290,7 @@ def test_growing_rereads_of_every_field_book_the_real_price_of_the_final_data(
     order: object,
 ) -> None:
     """With the real price book, partial re-reads of all six counters end at the final price."""
-    with transaction(engine) as session:
-        for table in (LedgerEntry, UsageRecord, UnknownModel, WalkCheckpointRecord, WalkChange):
-            session.execute(delete(table))
+    empty_ledger(engine)
     open_balance(engine)
     price = make_pricer(BOOK)
     snapshots: list[UsageRow] = []

@@ -15,7 +15,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, select
 
 from service.domain.credit_terms import CreditTerms
 from service.domain.credit_walk import WalkCheckpoint, WalkResult
@@ -28,14 +28,9 @@ from service.store.credit_sync import current_walk, ledger_terms, sync_credits
 from service.store.engine import read_transaction, transaction
 from service.store.ledger_entries import opening_entry
 from service.store.tables import (
-    BillAdjustment,
     LedgerEntry,
     ReloadBlock,
-    StoredSetting,
-    UnknownModel,
-    UsageRecord,
     WalkChange,
-    WalkCheckpointRecord,
 )
 from service.store.walk_checkpoints import (
     decode_checkpoint,
@@ -44,7 +39,7 @@ from service.store.walk_checkpoints import (
     usable_checkpoint,
     walk_basis,
 )
-from tests.helpers import flat_price, whole_walk
+from tests.helpers import empty_ledger, flat_price, whole_walk
 
 T0 = datetime(2026, 11, 27, 5, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -184,21 +179,6 @@ def resume_point(ledger: Ledger) -> WalkCheckpoint:
     return resume
 
 
-def empty(engine: Engine) -> None:
-    with transaction(engine) as session:
-        for table in (
-            LedgerEntry,
-            UsageRecord,
-            UnknownModel,
-            ReloadBlock,
-            BillAdjustment,
-            StoredSetting,
-            WalkCheckpointRecord,
-            WalkChange,
-        ):
-            session.execute(delete(table))
-
-
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -206,7 +186,7 @@ def empty(engine: Engine) -> None:
 def test_the_checkpointed_walk_equals_the_whole_walk(
     engine: Engine, history: list[tuple[Any, ...]]
 ) -> None:
-    empty(engine)
+    empty_ledger(engine)
     ledger = Ledger(engine)
     ledger.sync()
     for step in history:

@@ -27,6 +27,7 @@ import msgspec
 from service.admin_api.answers import decode_json
 from service.admin_api.wire import Invalid, parse_usage_page
 from service.domain.usage import BucketWidth, TokenCounts, UsageKey, UsagePage, UsageRow
+from service.memory import paused_gc
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Moment = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -75,6 +76,11 @@ def decode_usage_page(
 ) -> UsagePage:
     """One usage report page from a successful answer; raise Invalid (MalformedResponse when
     the body is not JSON at all) as :func:`~service.admin_api.wire.parse_usage_page` does."""
+    with paused_gc():
+        return _decode(response, width, label, path)
+
+
+def _decode(response: httpx.Response, width: BucketWidth, label: str, path: str) -> UsagePage:
     try:
         page = _DECODER.decode(response.content)
     except (msgspec.ValidationError, msgspec.DecodeError):

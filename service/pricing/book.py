@@ -88,6 +88,11 @@ class PriceBook:
 
     def price(self, key: UsageKey, counts: TokenCounts) -> PricedUsage:
         """The cost of one usage row, at the prices in effect on its bucket's UTC date."""
+        return self.rates_of(key).priced(counts)
+
+    def rates_of(self, key: UsageKey) -> Rates:
+        """The rates that price a usage row of ``key``: those in effect on its bucket's UTC
+        date for its model, tier, context window and geography."""
         cache_key = (
             key.model,
             _utc_day(key.bucket_start),
@@ -98,7 +103,7 @@ class PriceBook:
         rates = self._resolved.get(cache_key)
         if rates is None:
             rates = self._resolve(*cache_key)
-        return rates.priced(counts)
+        return rates
 
     def rates_for(
         self,
@@ -200,6 +205,8 @@ def _price_order(model: ModelPrices, day: date) -> tuple[Decimal, Decimal, tuple
 
 
 def _utc_day(moment: datetime) -> date:
+    if moment.tzinfo is UTC:  # what every reader gives: no offset to apply
+        return moment.date()
     offset = moment.utcoffset()
     if offset is None:
         raise ValueError(f"naive datetime {moment.isoformat()}: usage times must be aware UTC")

@@ -92,6 +92,10 @@ class Rates:
     # search), so pricing a row is integer multiply-adds and one exact Decimal at the end.
     _units: tuple[int, int, int, int, int, int] = field(init=False, repr=False, compare=False)
     _exponent: int = field(init=False, repr=False, compare=False)
+    # Units are 10**_exponent USD and a nano-dollar is 10**-9 USD: nanos are units times
+    # _nano_scale (10**(_exponent + 9)) or, when _exponent < -9, units divided by it.
+    _nano_scale: int = field(init=False, repr=False, compare=False)
+    _nano_divides: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         per_unit = (
@@ -106,6 +110,8 @@ class Rates:
         units = tuple(int(rate.scaleb(-exponent, _EXACT)) for rate in per_unit)
         object.__setattr__(self, "_units", units)
         object.__setattr__(self, "_exponent", exponent)
+        object.__setattr__(self, "_nano_scale", int(10 ** abs(exponent + 9)))
+        object.__setattr__(self, "_nano_divides", exponent + 9 < 0)
 
     def cost(self, counts: TokenCounts) -> Decimal:
         """The exact USD cost of ``counts`` at these rates."""
@@ -119,6 +125,26 @@ class Rates:
             + counts.web_search_requests * u_search
         )
         return Decimal(units).scaleb(self._exponent, _EXACT)
+
+    def cost_nanos(self, counts: TokenCounts) -> int:
+        """``cost(counts)`` in whole nano-dollars rounded half to even, as ``usd_to_nanos``
+        rounds it, in integer arithmetic alone (booking prices every row of a backfill)."""
+        u_in, u_5m, u_1h, u_read, u_out, u_search = self._units
+        units = (
+            counts.uncached_input_tokens * u_in
+            + counts.cache_creation_5m_tokens * u_5m
+            + counts.cache_creation_1h_tokens * u_1h
+            + counts.cache_read_tokens * u_read
+            + counts.output_tokens * u_out
+            + counts.web_search_requests * u_search
+        )
+        scale = self._nano_scale
+        if not self._nano_divides:
+            return units * scale
+        nanos, left = divmod(units, scale)
+        if 2 * left > scale or (2 * left == scale and nanos & 1):
+            nanos += 1
+        return nanos
 
     def priced(self, counts: TokenCounts) -> PricedUsage:
         return PricedUsage(

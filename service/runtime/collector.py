@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from service.domain.credit_terms import CreditTerms
 from service.domain.credit_walk import WalkResult
-from service.domain.money import usd_to_nanos
 from service.domain.periods import floor_to_bucket, month_start
 from service.domain.timefmt import rfc3339
 from service.domain.usage import (
@@ -59,6 +58,14 @@ log = logging.getLogger(__name__)
 
 # Buckets per request at the API's maximum page size (DESIGN §1): one chunk is one full page.
 CHUNK_BUCKETS: dict[str, int] = {"1m": 1440, "1h": 168, "1d": 31}
+"""The most buckets one chunk (one read, one transaction) spans: a day of minutes, a week of
+hours, a month of days."""
+FIRST_CHUNK_BUCKETS: dict[str, int] = {"1m": 60, "1h": 24, "1d": 7}
+"""A collection's first chunk, before it knows how many rows a bucket holds."""
+CHUNK_ROWS = 20_000
+"""About how many usage rows a chunk holds: each next chunk spans as many buckets as the last
+one's rows per bucket allow, so a backfill of hundreds of keys holds a bounded batch in
+memory, never a week of hundreds of thousands of rows."""
 PRICE_BOOK_SETTING = "price_book"
 
 Clock = Callable[[], datetime]
@@ -132,23 +139,40 @@ def collection_window(
     return floor_to_bucket(min(start, now), settings.collection.bucket_width), now
 
 
-def chunks(
-    start: datetime, end: datetime, width: BucketWidth
-) -> Iterator[tuple[datetime, datetime]]:
-    step = timedelta(seconds=BUCKET_SECONDS[width] * CHUNK_BUCKETS[width])
-    while start < end:
-        yield start, min(start + step, end)
-        start += step
+class ChunkWindows:
+    """The windows ``[start, end)`` of a collection, one chunk each: the first spans
+    ``FIRST_CHUNK_BUCKETS``, each next one as many buckets as hold about ``CHUNK_ROWS`` rows at
+    the rows per bucket of the chunk before it (``held``), at most ``CHUNK_BUCKETS``."""
+
+    def __init__(self, start: datetime, end: datetime, width: BucketWidth) -> None:
+        self.start, self.end, self.width = start, end, width
+        self.bucket = timedelta(seconds=BUCKET_SECONDS[width])
+        self.size = FIRST_CHUNK_BUCKETS[width]
+
+    def __iter__(self) -> Iterator[tuple[datetime, datetime]]:
+        start = self.start
+        while start < self.end:
+            end = min(start + self.size * self.bucket, self.end)
+            yield start, end
+            start = end
+
+    def held(self, rows: int, start: datetime, end: datetime) -> None:
+        """The chunk ``[start, end)`` held ``rows`` rows: size the next one by it."""
+        spanned = max(1, -(-(end - start) // self.bucket))
+        per_bucket = max(1, -(-rows // spanned))
+        self.size = max(1, min(CHUNK_BUCKETS[self.width], CHUNK_ROWS // per_bucket))
 
 
 def make_pricer(book: PriceBook) -> Pricer:
+    """The booking's pricer: ``book``'s exact cost, rounded to whole nano-dollars."""
+
     def price(key: UsageKey, counts: TokenCounts) -> PricedCost:
-        priced = book.price(key, counts)
+        rates = book.rates_of(key)
         return PricedCost(
-            cost_nanos=usd_to_nanos(priced.cost_usd),
-            estimated=priced.estimated,
-            unknown_model=(key.model or "(no model)") if priced.unknown_model else None,
-            priced_as=priced.priced_as,
+            rates.cost_nanos(counts),
+            rates.estimated,
+            (key.model or "(no model)") if rates.unknown_model else None,
+            rates.priced_as,
         )
 
     return price
@@ -225,7 +249,8 @@ def collect(
         fetcher = UsageFetcher(engine, client, settings.collection.usage_source, width, now)
         result = CollectionResult(window_start=start, window_end=end, repriced_rows=repriced)
         price = make_pricer(book)
-        windows = list(chunks(start, end, width))
+        windows = ChunkWindows(start, end, width)
+        number = 0
         for number, (chunk_start, chunk_end) in enumerate(windows, start=1):
             if number > 1 and should_stop():
                 result.interrupted = True
@@ -237,7 +262,7 @@ def collect(
             rows = fetched.rows
             # Before booking: the rules that run with the last chunk name a new key already.
             names.refresh_if_due(rows)
-            last = number == len(windows)
+            last = chunk_end == end
             with transaction(engine) as session:
                 booked = book_usage(session, rows, price, now=now)
                 book_attribution(session, fetched.attributed, price, now=now)
@@ -257,7 +282,8 @@ def collect(
                     record_success(session, width, now)
                     _after(after_booking, session, walked, now)
             result.add(len(rows), booked)
-        if not windows:
+            windows.held(len(rows), chunk_start, chunk_end)
+        if number == 0:
             names.refresh_if_due()
             with transaction(engine) as session:
                 record_success(session, width, now)

@@ -37,6 +37,8 @@ NAMED_ID_MAX = 200
 """The longest id ``entity_name`` holds: a longer actor id (a federated subject) goes unnamed."""
 
 DbKey = tuple[datetime, str, str, str, str, str, str]
+MERGE_COLUMNS = (*COUNT_FIELDS, "cost_nanos", "billed_nanos", "list_nanos")
+"""What a booking reads of a stored row to merge a re-read into it, after its id and key."""
 
 
 def _db_key(key: AttributionKey) -> DbKey:
@@ -128,7 +130,9 @@ def _save_actor_names(session: Session, rows: Iterable[AttributedRow], now: date
 
 def _load_existing(session: Session, keys: Iterable[AttributionKey]) -> dict[DbKey, Any]:
     spans = [(key.bucket_width, key.bucket_start) for key in keys]
-    return cast("dict[DbKey, Any]", stored_rows(session, ATTRIBUTED, spans, KEY_FIELDS))
+    return cast(
+        "dict[DbKey, Any]", stored_rows(session, ATTRIBUTED, spans, KEY_FIELDS, MERGE_COLUMNS)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,16 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import (
-    Table,
-    bindparam,
-    select,
-    update,
-)
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from service.domain.usage import BilledCost, TokenCounts, UsageKey, UsageRow
+from service.memory import paused_gc
+from service.store.bulk import insert_rows, update_rows
 from service.store.ledger_entries import book_charge_entries, opening_entry
 from service.store.tables import USAGE, UnknownModel
 
@@ -79,6 +75,23 @@ REPRICE_BATCH = 5_000
 
 DbKey = tuple[datetime, str, str, str, str, str, str, str]
 
+CHANGE_COLUMNS = (
+    *COUNT_FIELDS,
+    "cost_nanos",
+    "charged_nanos",
+    "estimated",
+    "billed_nanos",
+    "list_nanos",
+    "updated_at",
+)
+"""What a booking writes of a row it changes, in this order."""
+INSERT_COLUMNS = ("bucket_start", "bucket_width", *KEY_FIELDS, *CHANGE_COLUMNS, "first_seen_at")
+"""What a booking writes of a new row, in this order."""
+MERGE_COLUMNS = (*COUNT_FIELDS, "cost_nanos", "charged_nanos", "billed_nanos", "list_nanos")
+"""What a booking reads of a stored row to merge a re-read into it, after its id and key
+(see ``stored_rows``): its counts are ``record[_COUNTS]``."""
+_COUNTS = slice(3 + len(KEY_FIELDS), 3 + len(KEY_FIELDS) + len(COUNT_FIELDS))
+
 
 def _db_key(key: UsageKey) -> DbKey:
     return (
@@ -108,13 +121,17 @@ def _is_charged(bucket_start: datetime, opening_at: datetime | None) -> bool:
     return opening_at is not None and bucket_start >= opening_at
 
 
-def merge_rows(rows: Iterable[UsageRow]) -> dict[UsageKey, UsageRow]:
-    """Fold rows by key with field-wise maximum (a page may repeat a key across re-reads); the
-    last bill given for a key is the one kept."""
-    merged: dict[UsageKey, UsageRow] = {}
+def merge_rows(rows: Sequence[UsageRow]) -> dict[DbKey, UsageRow]:
+    """Fold rows by stored key with field-wise maximum (a page may repeat a key across
+    re-reads; a null and ``""`` are one stored key); the last bill given for a key is kept."""
+    merged = {_db_key(row.key): row for row in rows}
+    if len(merged) == len(rows):  # the usual case: no key read twice
+        return merged
+    merged = {}
     for row in rows:
-        seen = merged.get(row.key)
-        merged[row.key] = (
+        db_key = _db_key(row.key)
+        seen = merged.get(db_key)
+        merged[db_key] = (
             row
             if seen is None
             else UsageRow(row.key, seen.counts.merge_max(row.counts), row.billed or seen.billed)
@@ -155,69 +172,70 @@ def book_usage(
     What is charged follows the starting balance stored in this same transaction, whatever the
     calling process was configured with: another process may have moved it since.
     """
+    with paused_gc():
+        return _book_usage(session, rows, price, now)
+
+
+def _book_usage(
+    session: Session, rows: Sequence[UsageRow], price: Pricer, now: datetime
+) -> BookingResult:
     merged = merge_rows(rows)
     if not merged:
         return BookingResult()
     opening = opening_entry(session)
     opening_at = opening.at if opening is not None else None
-    existing = _load_existing(session, merged.keys())
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    existing = _load_existing(session, merged)
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
     charged_by_bucket: dict[tuple[datetime, str], int] = defaultdict(int)
     unknown: dict[str, str] = {}
     unchanged = spend = 0
-    for key, fetched in merged.items():
-        db_key = _db_key(key)
+    for db_key, fetched in merged.items():
         record = existing.get(db_key)
-        counts = fetched.counts if record is None else counts_of(record).merge_max(fetched.counts)
-        billed = bill_after(fetched.billed, record, counts)
-        if record is not None and counts == counts_of(record) and billed == billed_of(record):
-            unchanged += 1
-            continue
-        priced = price_with_bill(price, key, counts, billed)
+        counts, billed = fetched.counts, fetched.billed
+        if record is not None:
+            # Counts as plain tuples: most re-read rows are unchanged, and a tuple compares in C.
+            stored = record[_COUNTS]
+            grown = tuple(map(max, _count_values(counts), stored))
+            if grown != stored:
+                counts = TokenCounts(*grown)
+            elif billed is None or billed == billed_of(record):
+                unchanged += 1
+                continue
+            else:
+                counts = counts_of(record)
+            billed = bill_after(billed, record, counts)
+        priced = price_with_bill(price, fetched.key, counts, billed)
         if priced.unknown_model:
             unknown[priced.unknown_model] = priced.priced_as or ""
-        charged = priced.cost_nanos if _is_charged(key.bucket_start, opening_at) else 0
-        values: dict[str, Any] = {name: getattr(counts, name) for name in COUNT_FIELDS}
-        values.update(
-            cost_nanos=priced.cost_nanos,
-            charged_nanos=charged,
-            estimated=priced.estimated,
-            billed_nanos=billed.amount_nanos if billed else None,
-            list_nanos=billed.list_nanos if billed else None,
-            updated_at=now,
+        bucket_start = db_key[0]
+        charged = priced.cost_nanos if _is_charged(bucket_start, opening_at) else 0
+        change = (
+            counts.uncached_input_tokens,
+            counts.cache_creation_5m_tokens,
+            counts.cache_creation_1h_tokens,
+            counts.cache_read_tokens,
+            counts.output_tokens,
+            counts.web_search_requests,
+            priced.cost_nanos,
+            charged,
+            priced.estimated,
+            billed.amount_nanos if billed else None,
+            billed.list_nanos if billed else None,
+            now,
         )
         if record is None:
-            values.update(zip(("bucket_start", "bucket_width", *KEY_FIELDS), db_key, strict=True))
-            values["first_seen_at"] = now
-            inserts.append(values)
+            inserts.append((*db_key, *change, now))
             spend += priced.cost_nanos
             delta = charged
         else:
-            values["_id"] = record.id
-            updates.append(values)
+            updates.append((*change, record.id))
             spend += priced.cost_nanos - record.cost_nanos
             delta = charged - record.charged_nanos
         if delta:
-            charged_by_bucket[(key.bucket_start, key.bucket_width)] += delta
-    if inserts:
-        _insert_rows(session, USAGE, inserts)
-    if updates:
-        columns = [
-            *COUNT_FIELDS,
-            "cost_nanos",
-            "charged_nanos",
-            "estimated",
-            "billed_nanos",
-            "list_nanos",
-            "updated_at",
-        ]
-        statement = (
-            update(USAGE)
-            .where(USAGE.c.id == bindparam("_id"))
-            .values({name: bindparam(name) for name in columns})
-        )
-        session.connection().execute(statement, updates)
+            charged_by_bucket[(bucket_start, db_key[1])] += delta
+    insert_rows(session, USAGE, INSERT_COLUMNS, inserts)
+    update_rows(session, USAGE, CHANGE_COLUMNS, updates)
     book_charge_entries(session, charged_by_bucket, now, note="usage")
     _record_unknown_models(session, unknown, now)
     return BookingResult(
@@ -229,54 +247,20 @@ def book_usage(
     )
 
 
-def _insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """A plain DBAPI ``executemany`` of ``rows``, values converted by the columns' own types.
-
-    A first backfill inserts hundreds of thousands of rows; SQLAlchemy's per-row parameter
-    handling was half of the booking time (see `make bench`). The columns' public bind
-    processors keep the stored form identical to what the ORM writes.
-    """
-    connection = session.connection()
-    dialect = connection.dialect
-    columns = list(rows[0])
-    converters = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
-    ]
-    cache: dict[tuple[int, Any], Any] = {}
-
-    def convert(index: int, value: Any) -> Any:
-        processor = converters[index]
-        if processor is None or value is None:
-            return value
-        key = (index, value)
-        if key not in cache:
-            cache[key] = processor(value)
-        return cache[key]
-
-    values = [tuple(convert(i, row[name]) for i, name in enumerate(columns)) for row in rows]
-    if dialect.name == "postgresql":
-        # COPY is PostgreSQL's bulk path; psycopg adapts the converted values the same way.
-        copy_sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-        try:
-            driver: Any = connection.connection.driver_connection  # psycopg's own connection
-            with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
-                for value in values:
-                    copy.write_row(value)
-        except dialect.loaded_dbapi.Error as exc:
-            # Raised as SQLAlchemy's DBAPIError, like every other statement, for one handler.
-            raise DBAPIError(copy_sql, None, exc) from exc
-        return
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    statement = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - names are our columns
-        f"VALUES ({', '.join([mark] * len(columns))})"
+def _count_values(counts: TokenCounts) -> tuple[int, int, int, int, int, int]:
+    return (
+        counts.uncached_input_tokens,
+        counts.cache_creation_5m_tokens,
+        counts.cache_creation_1h_tokens,
+        counts.cache_read_tokens,
+        counts.output_tokens,
+        counts.web_search_requests,
     )
-    connection.exec_driver_sql(statement, values)
 
 
-def _load_existing(session: Session, keys: Iterable[UsageKey]) -> dict[DbKey, Any]:
-    spans = [(key.bucket_width, key.bucket_start) for key in keys]
-    return cast("dict[DbKey, Any]", stored_rows(session, USAGE, spans, KEY_FIELDS))
+def _load_existing(session: Session, keys: Iterable[DbKey]) -> dict[DbKey, Any]:
+    spans = [(key[1], key[0]) for key in keys]
+    return cast("dict[DbKey, Any]", stored_rows(session, USAGE, spans, KEY_FIELDS, MERGE_COLUMNS))
 
 
 def stored_rows(
@@ -284,22 +268,24 @@ def stored_rows(
     table: Table,
     buckets: Iterable[tuple[str, datetime]],
     key_fields: Sequence[str],
+    columns: Sequence[str],
 ) -> dict[tuple[Any, ...], Any]:
     """The stored rows of ``table`` in the span of ``buckets`` (width, start), by their natural
-    key: (bucket start, width, *``key_fields``)."""
+    key (bucket start, width, *``key_fields``): each row is its ``id``, that key, then
+    ``columns``, by position or by name."""
     by_width: dict[str, list[datetime]] = defaultdict(list)
     for width, start in buckets:
         by_width[width].append(start)
+    names = ("id", "bucket_start", "bucket_width", *key_fields, *columns)
+    key_end = 3 + len(key_fields)
     found: dict[tuple[Any, ...], Any] = {}
     for width, starts in by_width.items():
-        statement = select(table).where(
+        statement = select(*(table.c[name] for name in names)).where(
             table.c.bucket_width == width,
             table.c.bucket_start >= min(starts),
             table.c.bucket_start <= max(starts),
         )
-        for record in session.execute(statement):
-            key = (record.bucket_start, record.bucket_width)
-            found[(*key, *(getattr(record, name) for name in key_fields))] = record
+        found.update((record[1:key_end], record) for record in session.execute(statement).all())
     return found
 
 
@@ -318,6 +304,10 @@ def _record_unknown_models(
         if seen:
             row.last_seen_at = now
     session.flush()
+
+
+REPRICE_COLUMNS = ("cost_nanos", "charged_nanos", "estimated", "updated_at")
+"""What re-pricing writes of a row, in this order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +337,7 @@ def reprice_usage(session: Session, price: Pricer, *, now: datetime) -> RepriceR
         USAGE.c.billed_nanos,
         USAGE.c.list_nanos,
     ]
-    updates: list[dict[str, Any]] = []
+    updates: list[tuple[Any, ...]] = []
     charged_by_bucket: dict[tuple[datetime, str], int] = defaultdict(int)
     unknown: dict[str, str] = {}
     spend = 0
@@ -362,25 +352,11 @@ def reprice_usage(session: Session, price: Pricer, *, now: datetime) -> RepriceR
             bool(row.estimated),
         ):
             continue
-        updates.append(
-            {
-                "_id": row.id,
-                "cost_nanos": priced.cost_nanos,
-                "charged_nanos": charged,
-                "estimated": priced.estimated,
-                "updated_at": now,
-            }
-        )
+        updates.append((priced.cost_nanos, charged, priced.estimated, now, row.id))
         spend += priced.cost_nanos - row.cost_nanos
         if charged != row.charged_nanos:
             charged_by_bucket[(row.bucket_start, row.bucket_width)] += charged - row.charged_nanos
-    if updates:
-        statement = (
-            update(USAGE)
-            .where(USAGE.c.id == bindparam("_id"))
-            .values({name: bindparam(name) for name in updates[0] if name != "_id"})
-        )
-        session.connection().execute(statement, updates)
+    update_rows(session, USAGE, REPRICE_COLUMNS, updates)
     book_charge_entries(session, charged_by_bucket, now, note="re-priced: the price book changed")
     _replace_unknown_models(session, unknown, now)
     return RepriceResult(

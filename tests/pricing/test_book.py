@@ -13,9 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service.domain.money import usd_to_nanos
 from service.domain.usage import TokenCounts, UsageKey
 from service.errors import PriceBookError
 from service.pricing import PriceBook
+from service.pricing.rates import Rates
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 AUG_2025 = datetime(2025, 8, 1, tzinfo=UTC)
@@ -573,3 +575,45 @@ def test_unknown_models_never_cost_zero(row: UsageKey, counts: TokenCounts) -> N
     assert (priced.cost_usd > 0) == any(
         getattr(counts, f) for f in TokenCounts.__dataclass_fields__
     )
+
+
+SMALL_COUNTS = st.builds(
+    TokenCounts, *(st.integers(min_value=0, max_value=10**4) for _ in range(6))
+)
+
+
+@given(KEYS, st.one_of(COUNTS, SMALL_COUNTS))
+def test_cost_in_nanos_is_the_exact_cost_rounded_half_to_even(
+    row: UsageKey, counts: TokenCounts
+) -> None:
+    """Booking's integer path gives what rounding the exact Decimal cost gives."""
+    rates = shipped().rates_of(row)
+    assert rates.cost_nanos(counts) == usd_to_nanos(rates.cost(counts))
+    assert rates.cost(counts) == shipped().price(row, counts).cost_usd
+
+
+@given(
+    st.lists(
+        st.decimals(min_value=0, max_value=100, places=12, allow_nan=False, allow_infinity=False),
+        min_size=6,
+        max_size=6,
+    ),
+    SMALL_COUNTS,
+)
+def test_cost_in_nanos_rounds_every_fraction_of_a_nano_half_to_even(
+    values: list[Decimal], counts: TokenCounts
+) -> None:
+    """Rates finer than a nano-dollar per token: sub-nano remainders, exact halves included."""
+    a, b, c, d, e, f = values
+    rates = Rates(
+        a, b, c, d, e, f, priced_as=None, estimated=False, unknown_model=False, reasons=()
+    )
+    assert rates.cost_nanos(counts) == usd_to_nanos(rates.cost(counts))
+
+
+def test_cost_in_nanos_of_an_exact_half_goes_to_the_even_nano() -> None:
+    # 0.5 nano-dollar a token: one token is half a nano (to 0), three are 1.5 (to 2).
+    half = Decimal("0.0005")  # USD per million tokens
+    zero = Decimal(0)
+    rates = Rates(half, zero, zero, zero, zero, zero, None, False, False, ())
+    assert [rates.cost_nanos(TokenCounts(n)) for n in (1, 3, 5)] == [0, 2, 2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -18,7 +21,14 @@ from service.domain.money import usd_to_nanos
 from service.domain.periods import floor_to_bucket
 from service.domain.usage import BucketWidth, UsagePage
 from service.errors import AdminAPIAuthError, AdminAPIError
-from service.runtime.collector import UsageSource, collect
+from service.runtime.collector import (
+    CHUNK_BUCKETS,
+    CHUNK_ROWS,
+    FIRST_CHUNK_BUCKETS,
+    ChunkWindows,
+    UsageSource,
+    collect,
+)
 from service.runtime.cycle import Runtime
 from service.settings import Settings, load_settings
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
@@ -316,7 +326,9 @@ def test_engine_factory_accepts_plain_postgresql_urls() -> None:
 
 
 def test_failure_halfway_through_a_backfill_keeps_the_finished_chunks(db_url: str) -> None:
-    """A month backfill failing in its third chunk keeps two; the next run resumes after them."""
+    """A month backfill failing in its third chunk keeps two; the next run resumes after them.
+
+    The first chunk is a day; one key's rows per hour let the second span a whole week."""
     clock = ManualClock(datetime(2026, 11, 25, 6, tzinfo=UTC))
     spec = WorkloadSpec(seed=4, start=MONTH, n_keys=1, n_workspaces=1)
     usage_path = "/v1/organizations/usage_report"
@@ -328,11 +340,11 @@ def test_failure_halfway_through_a_backfill_keeps_the_finished_chunks(db_url: st
             with pytest.raises(AdminAPIError):
                 runtime.cycle(clock)
             partial = snapshot(runtime.engine)
-            assert partial["watermark"] == MONTH + timedelta(days=14)
+            assert partial["watermark"] == MONTH + timedelta(days=8)
             sim.faults.clear()
             resumed = runtime.cycle(clock)
             done = snapshot(runtime.engine)
-    assert resumed.collection.window_start == MONTH + timedelta(days=14) - timedelta(hours=3)
+    assert resumed.collection.window_start == MONTH + timedelta(days=8) - timedelta(hours=3)
     assert done["watermark"] == clock()
     assert done["rows"] > partial["rows"]
 
@@ -447,3 +459,33 @@ def test_booking_charges_by_the_opening_stored_in_its_transaction(
             opening = balance.balance_nanos(session)
     assert charged == since_moved > 0
     assert opening == usd_to_nanos(Decimal(1000)) - since_moved
+
+
+@given(
+    hours=st.integers(1, 24 * 62),
+    per_bucket=st.lists(st.integers(0, 50_000), min_size=1, max_size=80),
+)
+def test_chunks_cover_the_window_and_hold_a_bounded_number_of_rows(
+    hours: int, per_bucket: list[int]
+) -> None:
+    """Chunks tile the window without gap or overlap; after the first, each spans as many
+    buckets as hold about CHUNK_ROWS rows at the last chunk's rows per bucket (at least one
+    bucket, at most a week)."""
+    start = MONTH
+    end = MONTH + timedelta(hours=hours)
+    windows = ChunkWindows(start, end, "1h")
+    seen: list[tuple[datetime, datetime]] = []
+    for index, (lo, hi) in enumerate(windows):
+        seen.append((lo, hi))
+        spanned = (hi - lo) // timedelta(hours=1)
+        if index == 0:
+            assert spanned == min(FIRST_CHUNK_BUCKETS["1h"], hours)
+        else:
+            rate = per_bucket[(index - 1) % len(per_bucket)]
+            wanted = max(1, min(CHUNK_BUCKETS["1h"], CHUNK_ROWS // max(1, rate)))
+            assert spanned == wanted or hi == end
+            assert spanned * max(1, rate) <= max(CHUNK_ROWS, rate)
+        windows.held(per_bucket[index % len(per_bucket)] * spanned, lo, hi)
+    assert seen[0][0] == start
+    assert seen[-1][1] == end
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(seen))

@@ -18,7 +18,7 @@ from service.errors import LedgerError
 from service.pricing import PriceBook
 from service.runtime.collector import make_pricer
 from service.store import balance as balances
-from service.store import tables, usage_booking, usage_queries
+from service.store import bulk, tables, usage_booking, usage_queries
 from service.store.engine import make_engine, transaction
 from service.store.tables import (
     LedgerEntry,
@@ -399,3 +399,62 @@ def test_a_bill_without_usage_in_the_read_keeps_the_stored_counts(engine: Engine
     with transaction(engine) as session:
         record = session.scalars(select(UsageRecord)).one()
         assert record.uncached_input_tokens == 10
+
+
+def stored_rows_by_key(engine: Engine) -> dict[UsageKey, tuple[object, ...]]:
+    with transaction(engine) as session:
+        return {
+            usage_booking.key_of(r): (
+                *_fields(usage_booking.counts_of(r)),
+                r.cost_nanos,
+                r.charged_nanos,
+                r.estimated,
+                r.billed_nanos,
+                r.list_nanos,
+                r.updated_at,
+            )
+            for r in session.scalars(select(UsageRecord))
+        }
+
+
+def test_a_bulk_re_read_updates_every_changed_row_through_the_driver_path(
+    engine: Engine,
+) -> None:
+    """Enough changed rows to take the bulk update path (COPY into a temporary table and one
+    UPDATE … FROM on PostgreSQL): each row ends as one-by-one bookings leave it, and the
+    balance moves by the difference only; a second bulk update in the same transaction works."""
+    n = usage_booking_rows = 2 * bulk.COPY_UPDATE_MIN_ROWS
+    first = [row(i % 48, 10, api_key=f"apikey_{i}") for i in range(n)]
+    open_balance(engine)
+    book(engine, first)
+    grown = [
+        UsageRow(r.key, TokenCounts(uncached_input_tokens=10 + i % 3, output_tokens=i % 2))
+        for i, r in enumerate(first)
+    ]
+    billed = [
+        UsageRow(r.key, r.counts, BilledCost(9_000 + i, 12_000 + i) if i % 5 else None)
+        for i, r in enumerate(grown)
+    ]
+    later = T0 + 200 * HOUR
+    with transaction(engine) as session:
+        result = usage_booking.book_usage(session, grown, flat_price, now=later)
+        again = usage_booking.book_usage(session, billed, flat_price, now=later)
+    changed = sum(1 for i in range(n) if i % 3 or i % 2)
+    assert (result.changed_rows, result.unchanged_rows) == (changed, n - changed)
+    assert again.changed_rows == n - len(range(0, n, 5)) >= bulk.COPY_UPDATE_MIN_ROWS
+    assert result.changed_rows >= bulk.COPY_UPDATE_MIN_ROWS
+    bulk_state = stored_rows_by_key(engine)
+    # The same readings booked one row per call on a fresh ledger: the small-update path.
+    empty_ledger(engine)
+    open_balance(engine)
+    book(engine, first)
+    for r in [*grown, *billed]:
+        with transaction(engine) as session:
+            usage_booking.book_usage(session, [r], flat_price, now=later)
+    assert stored_rows_by_key(engine) == bulk_state
+    assert len(bulk_state) == usage_booking_rows
+    expected = sum(
+        (r.billed.amount_nanos if r.billed else flat_price(r.key, r.counts).cost_nanos)
+        for r in billed
+    )
+    assert balance(engine) == 100 * 10**9 - expected

@@ -1,0 +1,125 @@
+"""Driver-level bulk writes: many rows inserted or updated in one round of the database's own
+fast path, for booking a backfill of hundreds of thousands of usage rows.
+
+SQLAlchemy's per-row parameter handling was most of the booking time (see `make bench`). These
+functions take plain tuples in the order of ``columns`` and convert only the values whose
+column type has a bind processor (times, booleans on SQLite), through the type's own processor,
+so the stored form is exactly what the ORM writes. SQLite gets one ``executemany``; PostgreSQL
+gets ``COPY`` (into the table, or into a temporary table followed by one ``UPDATE … FROM``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+Row = Sequence[Any]
+
+COPY_UPDATE_MIN_ROWS = 500
+"""Fewer changed rows than this are updated by ``executemany``, not COPY: a steady cycle
+changes a few rows, and a temporary table per cycle would cost more than it saves."""
+
+_UPDATE_TABLE = "cw_bulk_update"
+
+
+def insert_rows(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Row]
+) -> None:
+    """Insert ``rows`` (tuples in the order of ``columns``) into ``table``."""
+    if not rows:
+        return
+    connection = session.connection()
+    values = _converted(connection, table, columns, rows)
+    if connection.dialect.name == "postgresql":
+        _copy(connection, f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", values)
+        return
+    connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - names are our columns
+        f"VALUES ({', '.join([_mark(connection)] * len(columns))})",
+        values,
+    )
+
+
+def update_rows(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Row]
+) -> None:
+    """Set ``columns`` of the rows of ``table`` whose ``id`` ends each tuple of ``rows``
+    (tuples: the values in the order of ``columns``, then the id)."""
+    if not rows:
+        return
+    connection = session.connection()
+    values = _converted(connection, table, [*columns, "id"], rows)
+    if connection.dialect.name == "postgresql" and len(rows) >= COPY_UPDATE_MIN_ROWS:
+        _copy_update(connection, table, columns, values)
+        return
+    mark = _mark(connection)
+    assignments = ", ".join(f"{name} = {mark}" for name in columns)
+    connection.exec_driver_sql(
+        f"UPDATE {table.name} SET {assignments} WHERE id = {mark}",  # noqa: S608 - our columns
+        values,
+    )
+
+
+def _copy_update(
+    connection: Connection, table: Table, columns: Sequence[str], values: list[tuple[Any, ...]]
+) -> None:
+    dialect = connection.dialect
+    names = [*columns, "id"]
+    typed = ", ".join(f"{name} {table.c[name].type.compile(dialect)}" for name in names)
+    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_UPDATE_TABLE} ({typed})")
+    try:
+        _copy(connection, f"COPY {_UPDATE_TABLE} ({', '.join(names)}) FROM STDIN", values)
+        assignments = ", ".join(f"{name} = changed.{name}" for name in columns)
+        connection.exec_driver_sql(
+            f"UPDATE {table.name} SET {assignments} "  # noqa: S608 - names are our columns
+            f"FROM {_UPDATE_TABLE} AS changed WHERE {table.name}.id = changed.id"
+        )
+    finally:
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {_UPDATE_TABLE}")
+
+
+def _copy(connection: Connection, sql: str, values: list[tuple[Any, ...]]) -> None:
+    """``COPY … FROM STDIN`` of ``values`` through psycopg's own connection."""
+    dialect = connection.dialect
+    try:
+        driver: Any = connection.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            for value in values:
+                copy.write_row(value)
+    except dialect.loaded_dbapi.Error as exc:
+        # Raised as SQLAlchemy's DBAPIError, like every other statement, for one handler.
+        raise DBAPIError(sql, None, exc) from exc
+
+
+def _mark(connection: Connection) -> str:
+    return "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+
+def _converted(
+    connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[Row]
+) -> list[tuple[Any, ...]]:
+    """``rows`` with each value of a column that has a bind processor passed through it.
+
+    Column by column: the values that need converting (times, booleans) repeat down a column
+    (a bucket's start, the booking time), so each distinct value is converted once.
+    """
+    dialect = connection.dialect
+    processors: list[tuple[int, Callable[[Any], Any]]] = []
+    for index, name in enumerate(columns):
+        found = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if found is not None:
+            processors.append((index, found))
+    if not processors:
+        return [tuple(row) for row in rows]
+    # Every row has a value per column; zip's strict check costs seconds with a row per argument.
+    by_column = list(zip(*rows, strict=False))
+    for index, processor in processors:
+        values = by_column[index]
+        mapping = {value: processor(value) for value in set(values) if value is not None}
+        mapping[None] = None
+        by_column[index] = tuple(map(mapping.__getitem__, values))
+    return list(zip(*by_column, strict=True))

@@ -24,7 +24,7 @@ from service.simulator.catalog import mix64
 from service.simulator.cost_report import CostBook, cost_report
 from service.simulator.directory import Directory, list_api_keys, list_workspaces, organization
 from service.simulator.faults import Fault, Faults, corrupt
-from service.simulator.usage_report import usage_report
+from service.simulator.usage_report import DEFAULT_CACHE_BYTES, UsageReport, encode_json
 from service.simulator.wire import ERROR_TYPES, ApiError
 from service.simulator.workload import Workload
 
@@ -46,7 +46,8 @@ _FAULT_MESSAGES = {
 }
 _REDACTED = "<redacted>"
 
-Route = Callable[[list[tuple[str, str]], int, bool], dict[str, Any]]
+Route = Callable[[list[tuple[str, str]], int, bool], dict[str, Any] | list[bytes]]
+"""A response body: a document to encode, or one already encoded as JSON, in pieces."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class RecordedRequest:
 @dataclass(frozen=True)
 class _Response:
     status: int
-    body: bytes
+    body: bytes | list[bytes]
+    """The body, or its pieces to be sent in order."""
     content_type: str = "application/json"
     retry_after: str | None = None
 
@@ -75,6 +77,7 @@ class SimulatorServer:
     ``clock`` gives the simulated now (default: the real UTC time); reports never show a bucket
     that starts after it. ``forbidden_key`` is a key that authenticates but lacks permission.
     ``directory`` renames or hides keys and workspaces in the name lists while it runs.
+    ``usage_cache_bytes`` bounds the usage report's cache of encoded final buckets.
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class SimulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         org_name: str = "Simulated Org",
+        usage_cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self.workload = workload
         self.admin_key = admin_key
@@ -103,11 +107,12 @@ class SimulatorServer:
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.usage = UsageReport(workload, cache_bytes=usage_cache_bytes)
         book = CostBook(workload)
         analytics = AnalyticsData(workload)
         analytics_book = AnalyticsCostBook(analytics)
         self._routes: dict[str, Route] = {
-            USAGE_PATH: lambda q, now, stuck: usage_report(workload, q, now, stuck=stuck),
+            USAGE_PATH: lambda q, now, stuck: self.usage.body(q, now, stuck=stuck),
             COST_PATH: lambda q, now, stuck: cost_report(workload, book, q, now, stuck=stuck),
             ANALYTICS_USAGE_PATH: lambda q, now, stuck: analytics_usage(
                 analytics, q, now, stuck=stuck
@@ -191,14 +196,16 @@ class SimulatorServer:
             response = self._respond(method, parts.path, pairs, headers, request_id)
         except ApiError as error:
             response = _Response(error.status, _error_body(error, request_id))
+        pieces = [response.body] if isinstance(response.body, bytes) else response.body
         handler.send_response(response.status)
         handler.send_header("content-type", response.content_type)
-        handler.send_header("content-length", str(len(response.body)))
+        handler.send_header("content-length", str(sum(len(piece) for piece in pieces)))
         handler.send_header("request-id", request_id)
         if response.retry_after is not None:
             handler.send_header("retry-after", response.retry_after)
         handler.end_headers()
-        handler.wfile.write(response.body)
+        for piece in pieces:
+            handler.wfile.write(piece)
 
     def _respond(
         self,
@@ -235,11 +242,12 @@ class SimulatorServer:
         stuck = fault is not None and fault.stuck_cursor
         payload = route(pairs, self.now_seconds(), stuck)
         if fault is not None and fault.malformed is not None:
+            document = json.loads(b"".join(payload)) if isinstance(payload, list) else payload
             costs = path in {COST_PATH, ANALYTICS_COST_PATH}
-            body = corrupt(payload, fault.malformed, cost_report=costs)
+            body = corrupt(document, fault.malformed, cost_report=costs)
             content_type = "text/html" if fault.malformed == "non_json" else "application/json"
             return _Response(200, body, content_type)
-        return _Response(200, json.dumps(payload, separators=(",", ":")).encode())
+        return _Response(200, payload if isinstance(payload, list) else encode_json(payload))
 
     def _request_id(self) -> str:
         serial = next(self._ids)

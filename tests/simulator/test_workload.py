@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ HOUR = 3600
 WEDNESDAY = int(datetime(2025, 8, 6, tzinfo=UTC).timestamp()) // HOUR
 SATURDAY = WEDNESDAY + 3 * 24
 SMALL = Workload(WorkloadSpec(seed=7, start=START, n_workspaces=2, n_keys=5))
+SPIKED_KEYS = Workload(WorkloadSpec(seed=11, n_keys=40))
 
 
 def org_total(counts: Sequence[Counts] | None) -> tuple[int, ...]:
@@ -149,6 +151,72 @@ def test_bucket_invisible_then_growing_then_final() -> None:
     assert 0 < at_end[0] < truth[0]
     assert org_total(SMALL.visible_hour(WEDNESDAY + 10, start + 2 * HOUR)) == truth
     assert org_total(SMALL.visible_hour(WEDNESDAY + 10, start + 2 * HOUR - 1)) != truth
+
+
+@pytest.mark.parametrize(
+    ("delay", "growth"),
+    [
+        (timedelta(minutes=5), timedelta(hours=1)),
+        (timedelta(0), timedelta(0)),
+        (timedelta(hours=2), timedelta(0)),
+        (timedelta(0), timedelta(minutes=30)),
+    ],
+)
+@pytest.mark.parametrize("width", [60, HOUR, 24 * HOUR])
+def test_final_from_is_when_visible_counts_stop_changing(
+    delay: timedelta, growth: timedelta, width: int
+) -> None:
+    """From ``final_from`` on a bucket shows what it shows forever; a second earlier it did not."""
+    workload = Workload(
+        WorkloadSpec(
+            seed=7,
+            start=START,
+            n_workspaces=2,
+            n_keys=5,
+            visibility_delay=delay,
+            growth_window=growth,
+        )
+    )
+    visible = {60: workload.visible_minute, HOUR: workload.visible_hour}.get(
+        width, workload.visible_day
+    )
+    index = (WEDNESDAY + 15) * HOUR // width
+    final = workload.final_from(index * width, width)
+    forever = visible(index, final + 30 * 24 * HOUR)
+    assert visible(index, final) == forever
+    assert visible(index, final - 1) != forever
+
+
+@pytest.mark.parametrize(
+    ("key_index", "digest"),
+    [
+        (None, "ac699428ddfe171fa6c7f9c48a8ea7f8a3e09109b46e73810eb699821a88e340"),
+        (3, "6a6543e2e750b7748f6c72041bdcdf11e2713fcd5863f73a6b5b5be83befcfed"),
+    ],
+)
+def test_truth_is_pinned(key_index: int | None, digest: str) -> None:
+    """Four days of hourly truth (a spike, a priority day, the start) hash as they always have:
+    a faster computation must not change one count."""
+    key = None if key_index is None else SPIKED_KEYS.api_keys[key_index].id
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    workload = Workload(
+        WorkloadSpec(
+            seed=11,
+            start=start,
+            n_keys=40,
+            n_workspaces=3,
+            spike=Spike(
+                start + timedelta(days=1, hours=9),
+                start + timedelta(days=1, hours=15),
+                Decimal("2.5"),
+                api_key_id=key,
+            ),
+            priority_days=(start + timedelta(days=2),),
+        )
+    )
+    first = int(start.timestamp()) // HOUR - 4
+    hours = [workload.truth_hour(h) for h in range(first, first + 4 * 24)]
+    assert hashlib.sha256(repr(hours).encode()).hexdigest() == digest
 
 
 def test_truth_totals_whole_hours() -> None:

@@ -3,8 +3,10 @@ retries, validation and secrecy of the admin key."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -997,3 +999,26 @@ def test_invalid_construction_is_refused() -> None:
         AdminClient(http, ADMIN_KEY, max_pages=0)
     with pytest.raises(TypeError, match="not a string"):
         harness().client.usage(START, group_by="model")
+
+
+def test_a_read_page_is_freed_without_the_cyclic_collector() -> None:
+    """A page's response (its body megabytes on a backfill) is freed when the page has been
+    parsed: nothing of it waits in a reference cycle for the garbage collector."""
+    answered: list[weakref.ref[httpx.Response]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        response = page(usage_page(usage_result()))
+        answered.append(weakref.ref(response))
+        return response
+
+    h = harness(answer)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        rows = h.client.usage(START, START + timedelta(hours=1))
+        assert len(rows) == 1
+        assert len(answered) == 1
+        assert answered[0]() is None
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -9,11 +9,14 @@ reads its time from a value shared with the child, which sets it before each cyc
 cycle finds the current hour grown a little and, once an hour, a new hour. 10,000 cycles are
 about a week of usage for ``BENCH_SOAK_KEYS`` keys (default 3) × 6 models, a 1-hour look-back,
 a monthly budget with its thresholds and auto-reload on; no channel (alerts wait in the outbox:
-delivery is not this figure). RSS (``VmRSS`` of ``/proc/self/status``) is read at start (the
-imports done, no ``Runtime`` yet), after ``BENCH_SOAK_WARMUP`` cycles (default 500), every 500
-cycles and at the end; growth is end minus warm-up, peak the larger of ``VmHWM`` and
-``ru_maxrss``. Targets: at most 80 MiB after the cycles, at most 5 MiB of growth. Figures are
-printed and written to ``bench/results/soak.json``.
+delivery is not this figure). The ledger is migrated here before the child starts, as
+`creditwatch db upgrade` or any earlier start leaves it: the child finds the schema at head with
+one query and never imports Alembic, which only a start that migrates holds (about 10 MiB).
+RSS (``VmRSS`` of ``/proc/self/status``) is read at start (the imports done, no ``Runtime``
+yet), after ``BENCH_SOAK_WARMUP`` cycles (default 500), every 500 cycles and at the end; growth
+is end minus warm-up, peak the larger of ``VmHWM`` and ``ru_maxrss``. Targets: at most 80 MiB
+after the cycles, at most 5 MiB of growth. Figures are printed and written to
+``bench/results/soak.json``.
 """
 
 from __future__ import annotations
@@ -27,12 +30,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.figures import results_path, write_figures
 from service.runtime.cycle import Runtime
 from service.settings import Settings, load_settings
-from service.simulator import SimulatorServer, Workload, WorkloadSpec
+from service.store.engine import make_engine
+from service.store.migrations import upgrade
+
+if TYPE_CHECKING:
+    from service.simulator import WorkloadSpec
 
 KEY = "sk-ant-admin01-bench-soak-0000000000"
 START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -61,6 +68,9 @@ class SharedClock:
 
 
 def _serve(url_queue: Any, stop: Any, spec: WorkloadSpec, key: str, value: Any) -> None:
+    # Imported here: the cycle's child re-imports this module, and must not hold the simulator.
+    from service.simulator import SimulatorServer, Workload
+
     with SimulatorServer(Workload(spec), admin_key=key, clock=SharedClock(value)) as server:
         url_queue.put(server.base_url)
         stop.wait()
@@ -127,35 +137,35 @@ def peak_mib() -> float:
     return max(_status_mib("VmHWM"), maxrss)
 
 
-def _soak(base_url: str, value: Any, cycles: int, warmup: int, result: Any) -> None:
-    """The child: ``cycles`` cycles one minute apart; puts its figures on ``result``."""
+def _soak(base_url: str, value: Any, folder: str, *, cycles: int, warmup: int, result: Any) -> None:
+    """The child: ``cycles`` cycles one minute apart on the ledger in ``folder``; puts its
+    figures on ``result``."""
     clock = SharedClock(value)
     figures: dict[str, Any] = {"rss_at_start_mib": round(rss_mib(), 1)}
     samples: list[tuple[int, float]] = []
     rows = alerts = 0
     slowest = 0.0
-    with tempfile.TemporaryDirectory(prefix="creditwatch-bench-soak-") as folder:
-        settings = soak_settings(base_url, f"sqlite:///{folder}/soak.db")
-        with Runtime(settings) as runtime:
-            began = warm_began = time.perf_counter()
-            for number in range(1, cycles + 1):
-                now = START + STEP * number
-                clock.set(now)
-                cycle_began = time.perf_counter()
-                outcome = runtime.cycle(clock)
-                slowest = max(slowest, time.perf_counter() - cycle_began)
-                rows += outcome.collection.rows_fetched
-                alerts += len(outcome.alerts)
-                if number == warmup:
-                    figures["rss_after_warmup_mib"] = round(rss_mib(), 1)
-                    warm_began = time.perf_counter()
-                if number % SAMPLE_EVERY == 0 or number == cycles:
-                    samples.append((number, round(rss_mib(), 1)))
-            seconds = time.perf_counter() - began
-            figures["rss_after_mib"] = round(rss_mib(), 1)
-            figures["peak_mib"] = round(peak_mib(), 1)
-            figures["after_warmup_seconds"] = round(time.perf_counter() - warm_began, 1)
-        figures["database_mib"] = round(os.path.getsize(f"{folder}/soak.db") / 2**20, 1)
+    settings = soak_settings(base_url, f"sqlite:///{folder}/soak.db")
+    with Runtime(settings) as runtime:
+        began = warm_began = time.perf_counter()
+        for number in range(1, cycles + 1):
+            now = START + STEP * number
+            clock.set(now)
+            cycle_began = time.perf_counter()
+            outcome = runtime.cycle(clock)
+            slowest = max(slowest, time.perf_counter() - cycle_began)
+            rows += outcome.collection.rows_fetched
+            alerts += len(outcome.alerts)
+            if number == warmup:
+                figures["rss_after_warmup_mib"] = round(rss_mib(), 1)
+                warm_began = time.perf_counter()
+            if number % SAMPLE_EVERY == 0 or number == cycles:
+                samples.append((number, round(rss_mib(), 1)))
+        seconds = time.perf_counter() - began
+        figures["rss_after_mib"] = round(rss_mib(), 1)
+        figures["peak_mib"] = round(peak_mib(), 1)
+        figures["after_warmup_seconds"] = round(time.perf_counter() - warm_began, 1)
+    figures["database_mib"] = round(os.path.getsize(f"{folder}/soak.db") / 2**20, 1)
     figures.update(
         seconds=round(seconds, 1),
         slowest_cycle_seconds=round(slowest, 3),
@@ -167,15 +177,24 @@ def _soak(base_url: str, value: Any, cycles: int, warmup: int, result: Any) -> N
 
 
 def soak(base_url: str, value: Any, cycles: int, warmup: int) -> dict[str, Any]:
-    """Run ``_soak`` in a spawned process of its own and return what it measured."""
+    """Migrate a new ledger, run ``_soak`` on it in a spawned process of its own and return
+    what it measured."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_soak, args=(base_url, value, cycles, warmup, queue))
-    process.start()
-    try:
-        figures: dict[str, Any] = queue.get(timeout=3600)
-    finally:
-        process.join(timeout=60)
+    with tempfile.TemporaryDirectory(prefix="creditwatch-bench-soak-") as folder:
+        engine = make_engine(f"sqlite:///{folder}/soak.db")
+        upgrade(engine)
+        engine.dispose()
+        process = context.Process(
+            target=_soak,
+            args=(base_url, value, folder),
+            kwargs={"cycles": cycles, "warmup": warmup, "result": queue},
+        )
+        process.start()
+        try:
+            figures: dict[str, Any] = queue.get(timeout=3600)
+        finally:
+            process.join(timeout=60)
     return figures
 
 
@@ -185,6 +204,8 @@ def _heartbeat(stop: threading.Event, began: float, say: Callable[[str], None]) 
 
 
 def main() -> int:
+    from service.simulator import WorkloadSpec
+
     spec = WorkloadSpec(seed=17, start=BACKFILL_FROM, n_keys=N_KEYS, n_workspaces=1)
     figures: dict[str, Any] = {
         "cycles": CYCLES,

@@ -31,7 +31,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -153,9 +152,14 @@ def store_checkpoints(
         return
     table = WALK_CHECKPOINT
     # Another process's walk may store the same instant meanwhile: same facts, same state.
+    # Each dialect imported when used: the PostgreSQL one is 2.4 MiB a SQLite ledger never needs.
     if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         statement: Any = postgresql.insert(table).on_conflict_do_nothing()
     else:
+        from sqlalchemy.dialects import sqlite
+
         statement = sqlite.insert(table).on_conflict_do_nothing()
     session.execute(statement, rows)
 

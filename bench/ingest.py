@@ -19,7 +19,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -132,18 +132,43 @@ def floor_rows(rows: list[UsageRow], book: PriceBook) -> list[tuple[Any, ...]]:
     ]
 
 
-def sqlite_floor(rows: list[tuple[Any, ...]], folder: Path) -> float:
-    connection = sqlite3.connect(folder / "floor.db")
+def timed_executemany(path: Path, sql: str, rows: list[tuple[Any, ...]], setup: str) -> float:
+    """Seconds for one ``sqlite3`` ``executemany`` of ``rows`` and its commit, after ``setup``."""
+    connection = sqlite3.connect(path)
     connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute(f"CREATE TABLE bare ({', '.join(COLUMNS)})")
-    marks = ", ".join("?" * len(COLUMNS))
-    plain = [(r[0].isoformat(), *r[1:]) for r in rows]
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.executescript(setup)
     began = time.perf_counter()
-    connection.executemany(f"INSERT INTO bare VALUES ({marks})", plain)
+    connection.executemany(sql, rows)
     connection.commit()
     elapsed = time.perf_counter() - began
     connection.close()
     return elapsed
+
+
+def timed_copy(sql: str, rows: Iterable[tuple[Any, ...]], setup: str, options: str = "") -> float:
+    """Seconds for one PostgreSQL ``COPY`` of ``rows`` and its commit, after ``setup``."""
+    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, options=options) as connection:
+        if setup:
+            connection.execute(setup.encode())
+        began = time.perf_counter()
+        with connection.cursor() as cursor, cursor.copy(sql.encode()) as copy:
+            for row in rows:
+                copy.write_row(row)
+        connection.commit()
+        return time.perf_counter() - began
+
+
+def sqlite_floor(rows: list[tuple[Any, ...]], folder: Path) -> float:
+    marks = ", ".join("?" * len(COLUMNS))
+    plain = [(r[0].isoformat(), *r[1:]) for r in rows]
+    return timed_executemany(
+        folder / "floor.db",
+        f"INSERT INTO bare VALUES ({marks})",
+        plain,
+        f"CREATE TABLE bare ({', '.join(COLUMNS)})",
+    )
 
 
 SCHEMA_EXTRA = ("charged_nanos", "estimated", "first_seen_at", "updated_at")
@@ -154,66 +179,43 @@ def schema_floor(backend: str, rows: list[tuple[Any, ...]], folder: Path) -> flo
     """The same rows written by the driver alone into ``usage`` as the migrations create it
     (its unique natural key and its index): the speed of our schema on this disk, under which
     no booking can go. SQLite: one ``executemany``; PostgreSQL: ``COPY``."""
-    stamp = NOW.replace(tzinfo=None)
     with database(backend, folder / "schema-floor") as url:
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
         columns = ", ".join((*COLUMNS, *SCHEMA_EXTRA))
         if backend == "sqlite":
-            lite = sqlite3.connect(url.removeprefix("sqlite:///"))
-            lite.execute("PRAGMA journal_mode=WAL")
-            lite.execute("PRAGMA synchronous=NORMAL")
-            text_stamp = stamp.isoformat(" ", "microseconds")
+            stamp = NOW.replace(tzinfo=None).isoformat(" ", "microseconds")
             plain = [
                 (
                     r[0].replace(tzinfo=None).isoformat(" ", "microseconds"),
                     *r[1:],
-                    *(r[-1], 1, text_stamp, text_stamp),
+                    r[-1],
+                    1,
+                    stamp,
+                    stamp,
                 )
                 for r in rows
             ]
             marks = ", ".join("?" * (len(COLUMNS) + len(SCHEMA_EXTRA)))
-            began = time.perf_counter()
-            lite.executemany(f"INSERT INTO usage ({columns}) VALUES ({marks})", plain)
-            lite.commit()
-            elapsed = time.perf_counter() - began
-            lite.close()
-            return elapsed
+            sql = f"INSERT INTO usage ({columns}) VALUES ({marks})"
+            return timed_executemany(Path(url.removeprefix("sqlite:///")), sql, plain, "")
         schema = url.rsplit("%3D", 1)[1]
-        dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(dsn, options=f"-csearch_path={schema}") as pg:
-            aware = NOW
-            began = time.perf_counter()
-            with (
-                pg.cursor() as cursor,
-                cursor.copy(f"COPY usage ({columns}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row((*row, row[-1], True, aware, aware))
-            pg.commit()
-            return time.perf_counter() - began
+        typed = ((*row, row[-1], True, NOW, NOW) for row in rows)
+        sql = f"COPY usage ({columns}) FROM STDIN"
+        return timed_copy(sql, typed, "", options=f"-csearch_path={schema}")
 
 
 def postgres_floor(rows: list[tuple[Any, ...]]) -> float:
-    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn) as connection:
-        connection.execute(
-            "CREATE TEMP TABLE bare (bucket_start timestamptz, bucket_width text, model text, "
-            "api_key_id text, workspace_id text, service_tier text, context_window text, "
-            "inference_geo text, uncached_input_tokens bigint, cache_creation_5m_tokens bigint, "
-            "cache_creation_1h_tokens bigint, cache_read_tokens bigint, output_tokens bigint, "
-            "web_search_requests bigint, cost_nanos bigint)"
-        )
-        began = time.perf_counter()
-        with (
-            connection.cursor() as cursor,
-            cursor.copy(f"COPY bare ({', '.join(COLUMNS)}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        connection.commit()
-        return time.perf_counter() - began
+    return timed_copy(
+        f"COPY bare ({', '.join(COLUMNS)}) FROM STDIN",
+        rows,
+        "CREATE TEMP TABLE bare (bucket_start timestamptz, bucket_width text, model text, "
+        "api_key_id text, workspace_id text, service_tier text, context_window text, "
+        "inference_geo text, uncached_input_tokens bigint, cache_creation_5m_tokens bigint, "
+        "cache_creation_1h_tokens bigint, cache_read_tokens bigint, output_tokens bigint, "
+        "web_search_requests bigint, cost_nanos bigint)",
+    )
 
 
 @contextmanager

@@ -113,10 +113,10 @@ class Rates:
         object.__setattr__(self, "_nano_scale", int(10 ** abs(exponent + 9)))
         object.__setattr__(self, "_nano_divides", exponent + 9 < 0)
 
-    def cost(self, counts: TokenCounts) -> Decimal:
-        """The exact USD cost of ``counts`` at these rates."""
+    def units(self, counts: TokenCounts) -> int:
+        """The cost of ``counts`` as an integer count of 10**_exponent USD."""
         u_in, u_5m, u_1h, u_read, u_out, u_search = self._units
-        units = (
+        return (
             counts.uncached_input_tokens * u_in
             + counts.cache_creation_5m_tokens * u_5m
             + counts.cache_creation_1h_tokens * u_1h
@@ -124,20 +124,15 @@ class Rates:
             + counts.output_tokens * u_out
             + counts.web_search_requests * u_search
         )
-        return Decimal(units).scaleb(self._exponent, _EXACT)
+
+    def cost(self, counts: TokenCounts) -> Decimal:
+        """The exact USD cost of ``counts`` at these rates."""
+        return Decimal(self.units(counts)).scaleb(self._exponent, _EXACT)
 
     def cost_nanos(self, counts: TokenCounts) -> int:
         """``cost(counts)`` in whole nano-dollars rounded half to even, as ``usd_to_nanos``
         rounds it, in integer arithmetic alone (booking prices every row of a backfill)."""
-        u_in, u_5m, u_1h, u_read, u_out, u_search = self._units
-        units = (
-            counts.uncached_input_tokens * u_in
-            + counts.cache_creation_5m_tokens * u_5m
-            + counts.cache_creation_1h_tokens * u_1h
-            + counts.cache_read_tokens * u_read
-            + counts.output_tokens * u_out
-            + counts.web_search_requests * u_search
-        )
+        units = self.units(counts)
         scale = self._nano_scale
         if not self._nano_divides:
             return units * scale

@@ -211,12 +211,7 @@ def _book_usage(
         bucket_start = db_key[0]
         charged = priced.cost_nanos if _is_charged(bucket_start, opening_at) else 0
         change = (
-            counts.uncached_input_tokens,
-            counts.cache_creation_5m_tokens,
-            counts.cache_creation_1h_tokens,
-            counts.cache_read_tokens,
-            counts.output_tokens,
-            counts.web_search_requests,
+            *_count_values(counts),
             priced.cost_nanos,
             charged,
             priced.estimated,

@@ -314,7 +314,9 @@ def _advance(
     if fetched.refreshed_at is not None:
         # The Analytics API says how fresh its data is: the next read starts (minus the
         # look-back) no later than that, however far this one reached.
-        state.watermark = max(chunk_start, min(chunk_end, fetched.refreshed_at))
+        # Not past it even when this chunk starts after it: a later chunk of one collection
+        # must not carry the watermark beyond buckets that were read before they were fresh.
+        state.watermark = min(chunk_end, fetched.refreshed_at)
         store_value(session, REFRESHED_SETTING, rfc3339(fetched.refreshed_at), now)
     if state.collected_from is None or chunk_start < state.collected_from:
         state.collected_from = chunk_start

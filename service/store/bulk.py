@@ -70,16 +70,16 @@ def _copy_update(
     dialect = connection.dialect
     names = [*columns, "id"]
     typed = ", ".join(f"{name} {table.c[name].type.compile(dialect)}" for name in names)
-    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_UPDATE_TABLE} ({typed})")
-    try:
-        _copy(connection, f"COPY {_UPDATE_TABLE} ({', '.join(names)}) FROM STDIN", values)
-        assignments = ", ".join(f"{name} = changed.{name}" for name in columns)
-        connection.exec_driver_sql(
-            f"UPDATE {table.name} SET {assignments} "  # noqa: S608 - names are our columns
-            f"FROM {_UPDATE_TABLE} AS changed WHERE {table.name}.id = changed.id"
-        )
-    finally:
-        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {_UPDATE_TABLE}")
+    # Dropped after the update; a failure aborts the transaction, whose rollback drops it (a
+    # DROP then would only replace the real error with "transaction is aborted").
+    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_UPDATE_TABLE} ({typed}) ON COMMIT DROP")
+    _copy(connection, f"COPY {_UPDATE_TABLE} ({', '.join(names)}) FROM STDIN", values)
+    assignments = ", ".join(f"{name} = changed.{name}" for name in columns)
+    connection.exec_driver_sql(
+        f"UPDATE {table.name} SET {assignments} "  # noqa: S608 - names are our columns
+        f"FROM {_UPDATE_TABLE} AS changed WHERE {table.name}.id = changed.id"
+    )
+    connection.exec_driver_sql(f"DROP TABLE {_UPDATE_TABLE}")
 
 
 def _copy(connection: Connection, sql: str, values: list[tuple[Any, ...]]) -> None:

@@ -16,11 +16,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from service.admin_api.analytics import AnalyticsRead
+from service.admin_api.analytics_wire import AnalyticsCostRow, AnalyticsGroup, AnalyticsUsageRow
 from service.admin_api.retry import RetryPolicy
 from service.domain.money import usd_to_nanos
 from service.domain.periods import floor_to_bucket
-from service.domain.usage import BucketWidth, UsagePage
+from service.domain.usage import BucketWidth, TokenCounts, UsagePage
 from service.errors import AdminAPIAuthError, AdminAPIError
+from service.pricing import PriceBook
 from service.runtime.collector import (
     CHUNK_BUCKETS,
     CHUNK_ROWS,
@@ -34,6 +37,7 @@ from service.settings import Settings, load_settings
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
 from service.store import balance, tables, usage_queries
 from service.store.engine import make_engine, transaction
+from service.store.migrations import upgrade
 from service.store.tables import CollectionState, UsageRecord
 
 KEY = "sk-ant-admin01-collector-test-key-0123456789"
@@ -489,3 +493,96 @@ def test_chunks_cover_the_window_and_hold_a_bounded_number_of_rows(
     assert seen[0][0] == start
     assert seen[-1][1] == end
     assert all(a[1] == b[0] for a, b in itertools.pairwise(seen))
+
+
+class LaggingAnalytics:
+    """An Analytics API whose data is complete up to ``lag`` before now: it serves no bucket
+    after its ``data_refreshed_at``, and says so."""
+
+    def __init__(self, clock: ManualClock, lag: timedelta) -> None:
+        self.clock, self.lag = clock, lag
+
+    def analytics_usage(
+        self,
+        starting_at: datetime,
+        ending_at: datetime,
+        width: BucketWidth = "1h",
+        group_by: tuple[str, ...] = (),
+        *,
+        page_size: int = 1000,
+    ) -> AnalyticsRead[AnalyticsUsageRow]:
+        refreshed = self.clock() - self.lag
+        rows, at = [], starting_at
+        while at < min(ending_at, refreshed):
+            counts = TokenCounts(output_tokens=1000)
+            rows.append(
+                AnalyticsUsageRow(
+                    at, at + MINUTE, AnalyticsGroup(model="claude-haiku-4-5"), counts, 1000, 1
+                )
+            )
+            at += MINUTE
+        return AnalyticsRead(tuple(rows), refreshed)
+
+    def analytics_cost(
+        self,
+        starting_at: datetime,
+        ending_at: datetime,
+        width: BucketWidth = "1h",
+        group_by: tuple[str, ...] = (),
+        *,
+        page_size: int = 1000,
+    ) -> AnalyticsRead[AnalyticsCostRow]:
+        return AnalyticsRead((), self.clock() - self.lag)
+
+    def usage_pages(
+        self, starting_at: datetime, ending_at: datetime | None = None, *, bucket_width: BucketWidth
+    ) -> Iterator[UsagePage]:
+        return iter(())
+
+    def api_key_names(self) -> dict[str, str]:
+        return {}
+
+    def workspace_names(self) -> dict[str, str]:
+        return {}
+
+    def organization_name(self) -> str:
+        return "org"
+
+
+MINUTE = timedelta(minutes=1)
+
+
+def test_a_lagging_analytics_api_never_leaves_a_bucket_unread(db_url: str) -> None:
+    """Data fresh only up to an hour ago, a 15-minute look-back, a poll every 5 minutes: a
+    collection split into chunks never carries the watermark past ``data_refreshed_at``, so
+    every minute is read once it is fresh (a later chunk's start once did, leaving gaps)."""
+    clock = ManualClock(datetime(2026, 11, 4, 12, tzinfo=UTC))
+    settings = load_settings(
+        {
+            "ANTHROPIC_ADMIN_KEY": KEY,
+            "CREDITWATCH_DATABASE_URL": db_url,
+            "CREDITWATCH_STARTING_BALANCE": "1000",
+            "CREDITWATCH_STARTING_BALANCE_AT": "2026-11-04T00:00:00Z",
+            "CREDITWATCH_BUCKET_WIDTH": "1m",
+            "CREDITWATCH_LOOKBACK": "15m",
+            "CREDITWATCH_USAGE_SOURCE": "analytics",
+            "CREDITWATCH_BACKFILL_FROM": "2026-11-04T10:00:00Z",
+        },
+        None,
+    )
+    engine = make_engine(db_url)
+    upgrade(engine)
+    api = LaggingAnalytics(clock, timedelta(hours=1))
+    try:
+        for _ in range(12):
+            collect(engine, api, PriceBook.load(), settings, clock)
+            clock.advance(timedelta(minutes=5))
+        api.lag = timedelta(0)
+        collect(engine, api, PriceBook.load(), settings, clock)
+        with transaction(engine) as session:
+            starts = set(session.scalars(select(tables.USAGE.c.bucket_start)))
+    finally:
+        engine.dispose()
+    first = datetime(2026, 11, 4, 10, tzinfo=UTC)
+    expected = {first + i * MINUTE for i in range((clock() - first) // MINUTE)}
+    assert sorted(expected - starts) == []

@@ -458,3 +458,19 @@ def test_a_bulk_re_read_updates_every_changed_row_through_the_driver_path(
         for r in billed
     )
     assert balance(engine) == 100 * 10**9 - expected
+
+
+def test_a_failing_bulk_update_names_its_own_cause(engine: Engine, db_url: str) -> None:
+    """A value PostgreSQL refuses in the bulk update path (COPY into a temporary table) raises
+    its own error, not "the transaction is aborted" from cleaning up after it."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("the COPY update path is PostgreSQL's")
+    n = bulk.COPY_UPDATE_MIN_ROWS
+    first = [row(i % 24, 10, api_key=f"apikey_{i}") for i in range(n)]
+    open_balance(engine)
+    book(engine, first)
+    too_large = [UsageRow(r.key, r.counts, BilledCost(2**63, 2**63)) for r in first]
+    with pytest.raises(DBAPIError) as failure:
+        book(engine, too_large)
+    assert "out of range" in str(failure.value.orig)
+    assert balance(engine) == 100 * 10**9 - n * 10_000

@@ -282,7 +282,7 @@ def collect(
                     record_success(session, width, now)
                     _after(after_booking, session, walked, now)
             result.add(len(rows), booked)
-            windows.held(len(rows), chunk_start, chunk_end)
+            windows.held(len(rows) + len(fetched.attributed), chunk_start, chunk_end)
         if number == 0:
             names.refresh_if_due()
             with transaction(engine) as session:

@@ -58,10 +58,18 @@ class NameRefresher:
         self.client = client
         self.now = now
         self.asked = False
+        self.fetched = False
 
     def refresh_if_due(self, rows: Iterable[UsageRow] = ()) -> bool:
-        """Fetch the names when due; returns whether they were fetched."""
+        """Fetch the names when due; returns whether they were fetched.
+
+        After this cycle's fetch, a later chunk's ids that still have no name are ones the
+        lists did not show either: they join the ids asked about again hourly, so the next
+        cycle does not take them for new ones."""
         if self.asked:
+            if self.fetched:
+                with transaction(self.engine) as session:
+                    names.add_unresolved(session, unknown_ids(session, rows), self.now)
             return False
         with transaction(self.engine) as session:
             state = names.refresh_state(session)
@@ -85,6 +93,7 @@ class NameRefresher:
             names.save_names(session, "organization", {"name": org}, self.now)
             still = [i for i in unknown if not _named(i, keys, workspaces)]
             names.record_refresh(session, self.now, ok=True, unresolved=still)
+        self.fetched = True
         log.info(
             "names refreshed (%s): %d API keys, %d workspaces%s",
             reason,

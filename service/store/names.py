@@ -66,6 +66,15 @@ def refresh_state(session: Session) -> RefreshState:
     )
 
 
+def add_unresolved(session: Session, unresolved: Iterable[str], now: datetime) -> None:
+    """Add ids the last fetch could not name to those asked about again hourly."""
+    known = set(load_names(session, _UNRESOLVED))
+    session.add_all(
+        EntityName(kind=_UNRESOLVED, id=i, name="", updated_at=now)
+        for i in sorted(set(unresolved) - known)
+    )
+
+
 def record_refresh(
     session: Session, now: datetime, *, ok: bool, unresolved: Iterable[str] = ()
 ) -> None:

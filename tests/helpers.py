@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -87,6 +87,14 @@ ALL_DIMENSIONS = (
     "context_window",
     "inference_geo",
 )
+
+VISIBILITY_CASES = [
+    (timedelta(minutes=5), timedelta(hours=1)),
+    (timedelta(0), timedelta(0)),
+    (timedelta(hours=2), timedelta(0)),
+    (timedelta(0), timedelta(minutes=30)),
+]
+"""Simulator (visibility delay, growth period) pairs that the finality tests run through."""
 
 Params = list[tuple[str, str | int | float | bool | None]]
 """Query pairs, typed as httpx accepts them."""

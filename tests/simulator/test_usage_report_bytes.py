@@ -16,25 +16,27 @@ from service.simulator import MalformedKind, ManualClock, SimulatorServer, Workl
 from service.simulator.catalog import Stream
 from service.simulator.faults import corrupt
 from service.simulator.paging import plan_page
-from service.simulator.usage_report import UsageReport
+from service.simulator.usage_report import FILTERS, WIDTHS, UsageReport
 from service.simulator.wire import ApiError, Query, format_timestamp, invalid
 from service.simulator.workload import Counts
-from tests.helpers import ADMIN_KEY, ALL_DIMENSIONS, NOW, START, USAGE, Params, group_by
+from tests.helpers import (
+    ADMIN_KEY,
+    ALL_DIMENSIONS,
+    NOW,
+    START,
+    USAGE,
+    VISIBILITY_CASES,
+    Params,
+    group_by,
+)
 
 EPOCH_NOW = int(NOW.timestamp())
 HOUR = 3600
 WORKLOAD = Workload(WorkloadSpec(seed=7, start=START, n_workspaces=2, n_keys=5))
 
 # The report as it was written before it encoded bytes itself: dicts per row, then json.dumps.
-_FILTERS = {
-    "api_key_ids[]": "api_key_id",
-    "workspace_ids[]": "workspace_id",
-    "models[]": "model",
-    "service_tiers[]": "service_tier",
-    "context_window[]": "context_window",
-    "inference_geos[]": "inference_geo",
-}
-_WIDTHS = {"1m": (60, 60, 1440), "1h": (3600, 24, 168), "1d": (86400, 7, 31)}
+# The query's tables are the report's own: the reference is of the body, not of the query.
+_FILTERS, _WIDTHS = FILTERS, WIDTHS
 
 
 def reference_body(workload: Workload, pairs: list[tuple[str, str]], now: int) -> bytes:
@@ -256,15 +258,7 @@ def test_growing_buckets_are_never_served_from_the_cache() -> None:
     assert 0 < len(final) < len(asked)
 
 
-@pytest.mark.parametrize(
-    ("delay", "growth"),
-    [
-        (timedelta(minutes=5), timedelta(hours=1)),
-        (timedelta(0), timedelta(0)),
-        (timedelta(hours=2), timedelta(0)),
-        (timedelta(0), timedelta(minutes=30)),
-    ],
-)
+@pytest.mark.parametrize(("delay", "growth"), VISIBILITY_CASES)
 @pytest.mark.parametrize(
     ("width", "start"),
     [

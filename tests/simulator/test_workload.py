@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from service.simulator import Spike, TokenCounts, Workload, WorkloadSpec
 from service.simulator.workload import Counts
-from tests.helpers import START
+from tests.helpers import START, VISIBILITY_CASES
 
 HOUR = 3600
 # 2025-08-06 (a Wednesday) 00:00 UTC in epoch hours.
@@ -153,15 +153,7 @@ def test_bucket_invisible_then_growing_then_final() -> None:
     assert org_total(SMALL.visible_hour(WEDNESDAY + 10, start + 2 * HOUR - 1)) != truth
 
 
-@pytest.mark.parametrize(
-    ("delay", "growth"),
-    [
-        (timedelta(minutes=5), timedelta(hours=1)),
-        (timedelta(0), timedelta(0)),
-        (timedelta(hours=2), timedelta(0)),
-        (timedelta(0), timedelta(minutes=30)),
-    ],
-)
+@pytest.mark.parametrize(("delay", "growth"), VISIBILITY_CASES)
 @pytest.mark.parametrize("width", [60, HOUR, 24 * HOUR])
 def test_final_from_is_when_visible_counts_stop_changing(
     delay: timedelta, growth: timedelta, width: int

@@ -26,14 +26,53 @@ changes a few rows, and a temporary table per cycle would cost more than it save
 _UPDATE_TABLE = "cw_bulk_update"
 
 
+def binder(session: Session, table: Table, name: str) -> Callable[[Any], Any]:
+    """What the driver is given for a value of ``table``'s column ``name``: the value through
+    its type's bind processor, each distinct value converted once (an identity when the type
+    has none). For rows built in that form and written with ``bound=True``, which saves a
+    second pass over every row of a backfill."""
+    processor = _processor(session.connection(), table, name)
+    if processor is None:
+        return _same
+    return _Converted(processor).__getitem__
+
+
+class _Converted(dict[Any, Any]):
+    def __init__(self, processor: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.processor = processor
+
+    def __missing__(self, value: Any) -> Any:
+        converted = self[value] = self.processor(value)
+        return converted
+
+
+def _processor(connection: Connection, table: Table, name: str) -> Callable[[Any], Any] | None:
+    dialect = connection.dialect
+    processor: Callable[[Any], Any] | None = (
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+    )
+    return processor
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 def insert_rows(
-    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Row]
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Row],
+    *,
+    bound: bool = False,
 ) -> None:
-    """Insert ``rows`` (tuples in the order of ``columns``) into ``table``."""
+    """Insert ``rows`` (tuples in the order of ``columns``) into ``table``; ``bound``: every
+    value is already in the driver's form (see ``binder``)."""
     if not rows:
         return
     connection = session.connection()
-    values = _converted(connection, table, columns, rows)
+    values = rows if bound else _converted(connection, table, columns, rows)
     if connection.dialect.name == "postgresql":
         _copy(connection, f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", values)
         return
@@ -45,14 +84,20 @@ def insert_rows(
 
 
 def update_rows(
-    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Row]
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Row],
+    *,
+    bound: bool = False,
 ) -> None:
     """Set ``columns`` of the rows of ``table`` whose ``id`` ends each tuple of ``rows``
-    (tuples: the values in the order of ``columns``, then the id)."""
+    (tuples: the values in the order of ``columns``, then the id); ``bound`` as for
+    ``insert_rows``."""
     if not rows:
         return
     connection = session.connection()
-    values = _converted(connection, table, [*columns, "id"], rows)
+    values = rows if bound else _converted(connection, table, [*columns, "id"], rows)
     if connection.dialect.name == "postgresql" and len(rows) >= COPY_UPDATE_MIN_ROWS:
         _copy_update(connection, table, columns, values)
         return
@@ -65,7 +110,7 @@ def update_rows(
 
 
 def _copy_update(
-    connection: Connection, table: Table, columns: Sequence[str], values: list[tuple[Any, ...]]
+    connection: Connection, table: Table, columns: Sequence[str], values: Sequence[Row]
 ) -> None:
     dialect = connection.dialect
     names = [*columns, "id"]
@@ -82,7 +127,7 @@ def _copy_update(
     connection.exec_driver_sql(f"DROP TABLE {_UPDATE_TABLE}")
 
 
-def _copy(connection: Connection, sql: str, values: list[tuple[Any, ...]]) -> None:
+def _copy(connection: Connection, sql: str, values: Sequence[Row]) -> None:
     """``COPY … FROM STDIN`` of ``values`` through psycopg's own connection."""
     dialect = connection.dialect
     try:
@@ -107,10 +152,9 @@ def _converted(
     Column by column: the values that need converting (times, booleans) repeat down a column
     (a bucket's start, the booking time), so each distinct value is converted once.
     """
-    dialect = connection.dialect
     processors: list[tuple[int, Callable[[Any], Any]]] = []
     for index, name in enumerate(columns):
-        found = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        found = _processor(connection, table, name)
         if found is not None:
             processors.append((index, found))
     if not processors:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -474,3 +474,36 @@ def test_a_failing_bulk_update_names_its_own_cause(engine: Engine, db_url: str) 
         book(engine, too_large)
     assert "out of range" in str(failure.value.orig)
     assert balance(engine) == 100 * 10**9 - n * 10_000
+
+
+def test_booked_rows_are_stored_exactly_as_the_orm_stores_them(engine: Engine) -> None:
+    """Booking writes rows already in the driver's form (``bulk.binder``): the stored text of
+    times and flags is byte for byte what the ORM writes for the same values, a bucket given
+    at another offset included, so queries and the ORM read both alike."""
+    open_balance(engine)
+    elsewhere = timezone(timedelta(hours=2))
+    start = (T0 + 3 * HOUR).astimezone(elsewhere)
+    booked = UsageRow(
+        UsageKey(start, "1h", "claude-haiku-4-5", "apikey_b", None, None, None, None),
+        TokenCounts(uncached_input_tokens=7),
+    )
+    book(engine, [booked])
+    with transaction(engine) as session:
+        session.add(
+            UsageRecord(
+                bucket_start=start,
+                bucket_width="1h",
+                model="claude-haiku-4-5",
+                api_key_id="apikey_orm",
+                estimated=False,
+                first_seen_at=T0 + 100 * HOUR,
+                updated_at=T0 + 100 * HOUR,
+            )
+        )
+    with engine.connect() as connection:
+        raw = connection.exec_driver_sql(
+            "SELECT api_key_id, bucket_start, estimated, first_seen_at, updated_at FROM usage"
+        ).all()
+    by_key = {r[0]: tuple(r[1:]) for r in raw}
+    assert by_key["apikey_b"] == by_key["apikey_orm"]
+    assert len(by_key) == 2

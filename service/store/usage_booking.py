@@ -203,13 +203,14 @@ def _book_usage(
             stored = record[_COUNTS]
             grown = tuple(map(max, _count_values(counts), stored))
             if grown != stored:
+                # Grown past the stored counts: their bill, if any, no longer holds, so the
+                # row keeps only a bill read with it (``bill_after``).
                 counts = TokenCounts(*grown)
             elif billed is None or billed == billed_of(record):
                 unchanged += 1
                 continue
-            else:
-                counts = counts_of(record)
-            billed = bill_after(billed, record, counts)
+            else:  # the counts stand and a new bill came: the bill read wins
+                counts = TokenCounts(*stored)
         priced = (
             price(fetched.key, counts)
             if billed is None

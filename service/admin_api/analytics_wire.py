@@ -5,6 +5,8 @@
 ``{"starting_at", "ending_at", "group": {dimension: value|null…}, "usage"|"cost": {…}}``.
 Strict like ``service.admin_api.wire`` (whose primitives it reuses): a value out of shape
 raises ``Invalid`` naming where, the whole page is rejected, unknown fields are ignored.
+The client reads pages through ``service.admin_api.analytics_decoder``, which decodes the bytes
+into typed structs and parses a page here again only to say what is wrong with one it refuses.
 Nothing here does I/O.
 """
 
@@ -131,7 +133,7 @@ _GROUP_STRINGS = (
 )
 _COST_COMPONENTS = ("cost_type", "token_type")
 # The id field of each actor kind (the SDK's BetaAnalyticsActor union, discriminated by type).
-_ACTOR_ID = {
+ACTOR_ID_FIELDS = {
     "user_actor": "user_id",
     "service_account_actor": "service_account_id",
     "api_actor": "api_key_id",
@@ -239,7 +241,7 @@ def _actor(group: Mapping[str, object], where: str) -> AnalyticsActor | None:
     where = f"{where}.actor"
     actor = as_object(raw, where)
     kind = req_str(actor, "type", where)
-    id_field = _ACTOR_ID.get(kind)
+    id_field = ACTOR_ID_FIELDS.get(kind)
     actor_id: str | None = None
     if kind == "federated_actor":
         actor_id = _opt_str(actor, "subject", where)  # the SDK types the subject as optional

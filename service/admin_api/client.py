@@ -28,13 +28,15 @@ from service.admin_api.analytics import (
     analytics_queries,
     combine_pages,
 )
+from service.admin_api.analytics_decoder import (
+    decode_analytics_cost_page,
+    decode_analytics_usage_page,
+)
 from service.admin_api.analytics_wire import (
     AnalyticsCostRow,
     AnalyticsPage,
     AnalyticsUsageRow,
     RowT,
-    parse_analytics_cost_page,
-    parse_analytics_usage_page,
 )
 from service.admin_api.answers import (
     decode_json,
@@ -221,7 +223,7 @@ class AdminClient:
         )
         what = "analytics usage"
         pages = self._analytics_pages(
-            ANALYTICS_USAGE_PATH, what, queries, parse_analytics_usage_page
+            ANALYTICS_USAGE_PATH, what, queries, decode_analytics_usage_page
         )
         return combine_pages(pages, what)
 
@@ -242,7 +244,9 @@ class AdminClient:
             starting_at, ending_at, width, group_by, cost=True, page_size=page_size
         )
         what = "analytics cost"
-        pages = self._analytics_pages(ANALYTICS_COST_PATH, what, queries, parse_analytics_cost_page)
+        pages = self._analytics_pages(
+            ANALYTICS_COST_PATH, what, queries, decode_analytics_cost_page
+        )
         return combine_pages(pages, what)
 
     def api_key_names(self) -> dict[str, str]:
@@ -270,12 +274,20 @@ class AdminClient:
         path: str,
         what: str,
         queries: list[list[tuple[str, str]]],
-        parse: Callable[[object], AnalyticsPage[RowT]],
+        decode: Callable[[httpx.Response, str, str], AnalyticsPage[RowT]],
     ) -> Iterator[AnalyticsPage[RowT]]:
-        """Every page of every window's request, with the beta header."""
+        """Every page of every window's request, with the beta header; ``decode`` reads a
+        page's answer (its label and ``path`` name it in errors)."""
+
+        def parse(answer: object) -> AnalyticsPage[RowT]:
+            assert isinstance(answer, Undecoded)  # asked for undecoded below
+            return decode(answer.response, answer.label, path)
+
         for number, query in enumerate(queries, 1):
             label = what if len(queries) == 1 else f"{what} window {number} of {len(queries)}"
-            yield from self._report_pages(path, label, query, parse, beta=ANALYTICS_BETA)
+            yield from self._report_pages(
+                path, label, query, parse, beta=ANALYTICS_BETA, undecoded=True
+            )
 
     def _report_pages(
         self,

@@ -109,9 +109,10 @@ def floor_seconds(path: Path) -> float:
     began = time.perf_counter()
     for start, end in windows:
         connection.execute(
-            "SELECT workspace_id, api_key_id, model, SUM(cost_nanos), SUM(cost_nanos) FROM usage "
-            "WHERE bucket_width = '1h' AND bucket_start >= ? AND bucket_start < ? "
-            "GROUP BY workspace_id, api_key_id, model",
+            "SELECT s.workspace_id, s.api_key_id, s.model, SUM(u.cost_nanos), SUM(u.cost_nanos) "
+            "FROM usage AS u JOIN usage_series AS s ON s.id = u.series_id "
+            "WHERE u.bucket_width = '1h' AND u.bucket_start >= ? AND u.bucket_start < ? "
+            "GROUP BY s.workspace_id, s.api_key_id, s.model",
             (start, end),
         ).fetchall()
     elapsed = time.perf_counter() - began

@@ -4,9 +4,8 @@ For each database the full path is timed (HTTP from the simulator, parsing, pric
 in one transaction per chunk), and the booking step alone, against a floor measured in the same
 run on the same rows: plain ``sqlite3.executemany`` into a bare table, or PostgreSQL ``COPY``
 (the issue's floor), and the same driver call into ``usage`` as the migrations make it, with its
-unique natural key (the schema's floor), and into the narrowest table that still has a unique
-key per row (series ids for the grouping strings: the floor of any keyed schema). Booking the
-month again unchanged, and with every row grown (the update path), is timed too.
+unique natural key (the schema's floor). Booking the month again unchanged, and with every row
+grown (the update path), is timed too.
 The simulator runs in its own process so that its JSON encoding does not share our GIL.
 Figures are printed and written to ``bench/results/ingest.json``.
 """
@@ -44,6 +43,7 @@ from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSp
 from service.store import usage_booking
 from service.store.engine import make_engine, transaction
 from service.store.migrations import upgrade
+from service.store.tables import SERIES, SERIES_FIELDS
 
 KEY = "sk-ant-admin01-bench-0000000000"
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -174,17 +174,34 @@ def sqlite_floor(rows: list[tuple[Any, ...]], folder: Path) -> float:
 
 SCHEMA_EXTRA = ("charged_nanos", "estimated", "first_seen_at", "updated_at")
 """The NOT NULL columns of ``usage`` that the bare floor table does not have."""
+USAGE_COLUMNS = (
+    "bucket_start",
+    "bucket_width",
+    "series_id",
+    *usage_booking.COUNT_FIELDS,
+    "cost_nanos",
+)
+"""The floor's columns as ``usage`` holds them: the grouping strings are its series'."""
 
 
 def schema_floor(backend: str, rows: list[tuple[Any, ...]], folder: Path) -> float:
     """The same rows written by the driver alone into ``usage`` as the migrations create it
-    (its unique natural key and its index): the speed of our schema on this disk, under which
-    no booking can go. SQLite: one ``executemany``; PostgreSQL: ``COPY``."""
+    (its unique natural key on width, start and series): the speed of our schema on this disk,
+    under which no booking can go. The rows' series are stored and their ids assigned before
+    the clock starts. SQLite: one ``executemany``; PostgreSQL: ``COPY``."""
+    series: dict[tuple[Any, ...], int] = {}
+    keyed = [(r[0], r[1], series.setdefault(r[2:8], len(series) + 1), *r[8:]) for r in rows]
+    groupings = [(index, *grouping) for grouping, index in series.items()]
     with database(backend, folder / "schema-floor") as url:
         engine = make_engine(url)
         upgrade(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                SERIES.insert(),
+                [dict(zip(("id", *SERIES_FIELDS), g, strict=True)) for g in groupings],
+            )
         engine.dispose()
-        columns = ", ".join((*COLUMNS, *SCHEMA_EXTRA))
+        columns = ", ".join((*USAGE_COLUMNS, *SCHEMA_EXTRA))
         if backend == "sqlite":
             stamp = NOW.replace(tzinfo=None).isoformat(" ", "microseconds")
             plain = [
@@ -196,63 +213,15 @@ def schema_floor(backend: str, rows: list[tuple[Any, ...]], folder: Path) -> flo
                     stamp,
                     stamp,
                 )
-                for r in rows
+                for r in keyed
             ]
-            marks = ", ".join("?" * (len(COLUMNS) + len(SCHEMA_EXTRA)))
+            marks = ", ".join("?" * (len(USAGE_COLUMNS) + len(SCHEMA_EXTRA)))
             sql = f"INSERT INTO usage ({columns}) VALUES ({marks})"
             return timed_executemany(Path(url.removeprefix("sqlite:///")), sql, plain, "")
         schema = url.rsplit("%3D", 1)[1]
-        typed = ((*row, row[-1], True, NOW, NOW) for row in rows)
+        typed = ((*row, row[-1], True, NOW, NOW) for row in keyed)
         sql = f"COPY usage ({columns}) FROM STDIN"
         return timed_copy(sql, typed, "", options=f"-csearch_path={schema}")
-
-
-KEYED_COLUMNS = (
-    "bucket_start",
-    "bucket_width",
-    "series_id",
-    *usage_booking.COUNT_FIELDS,
-    "cost_nanos",
-    *SCHEMA_EXTRA,
-)
-
-
-def keyed_floor(backend: str, rows: list[tuple[Any, ...]], folder: Path) -> float:
-    """The same rows by the driver alone into the narrowest table that still keeps one row per
-    natural key: the six grouping strings replaced by a series id (assigned before the clock
-    starts, as a series table would give them) and one unique index on (width, start,
-    series). No schema that refuses a second row for a key writes faster; booking against it
-    is what the ``usage`` schema costs beyond that."""
-    series: dict[tuple[Any, ...], int] = {}
-    keyed = [(r[0], r[1], series.setdefault(r[2:8], len(series) + 1), *r[8:], r[-1]) for r in rows]
-    columns = ", ".join(KEYED_COLUMNS)
-    counts = ", ".join(f"{name} BIGINT NOT NULL" for name in usage_booking.COUNT_FIELDS)
-    if backend == "sqlite":
-        stamp = NOW.replace(tzinfo=None).isoformat(" ", "microseconds")
-        plain = [
-            (r[0].replace(tzinfo=None).isoformat(" ", "microseconds"), *r[1:], 1, stamp, stamp)
-            for r in keyed
-        ]
-        marks = ", ".join("?" * len(KEYED_COLUMNS))
-        return timed_executemany(
-            folder / "keyed-floor.db",
-            f"INSERT INTO keyed ({columns}) VALUES ({marks})",
-            plain,
-            "CREATE TABLE keyed (id INTEGER PRIMARY KEY, bucket_start DATETIME NOT NULL, "
-            f"bucket_width VARCHAR(2) NOT NULL, series_id INTEGER NOT NULL, {counts}, "
-            "cost_nanos BIGINT NOT NULL, charged_nanos BIGINT NOT NULL, estimated BOOLEAN NOT "
-            "NULL, first_seen_at DATETIME NOT NULL, updated_at DATETIME NOT NULL); "
-            "CREATE UNIQUE INDEX uq_keyed ON keyed (bucket_width, bucket_start, series_id)",
-        )
-    return timed_copy(
-        f"COPY keyed ({columns}) FROM STDIN",
-        ((*r, True, NOW, NOW) for r in keyed),
-        "CREATE TEMP TABLE keyed (id BIGSERIAL PRIMARY KEY, bucket_start timestamptz NOT NULL, "
-        f"bucket_width varchar(2) NOT NULL, series_id integer NOT NULL, {counts}, "
-        "cost_nanos bigint NOT NULL, charged_nanos bigint NOT NULL, estimated boolean NOT "
-        "NULL, first_seen_at timestamptz NOT NULL, updated_at timestamptz NOT NULL); "
-        "CREATE UNIQUE INDEX uq_keyed ON keyed (bucket_width, bucket_start, series_id)",
-    )
 
 
 def postgres_floor(rows: list[tuple[Any, ...]]) -> float:
@@ -341,7 +310,6 @@ def bench_backend(
             sqlite_floor(floor, folder) if backend == "sqlite" else postgres_floor(floor)
         )
         schema_seconds = schema_floor(backend, floor, folder)
-        keyed_seconds = keyed_floor(backend, floor, folder)
     n = result.collection.rows_fetched
     return {
         "rows": n,
@@ -357,9 +325,6 @@ def bench_backend(
         "schema_floor_seconds": round(schema_seconds, 3),
         "schema_floor_vs_floor": round(schema_seconds / floor_seconds, 2),
         "booking_vs_schema_floor_slowdown": round(booking / schema_seconds, 2),
-        "keyed_floor_seconds": round(keyed_seconds, 3),
-        "keyed_floor_vs_floor": round(keyed_seconds / floor_seconds, 2),
-        "booking_vs_keyed_floor_slowdown": round(booking / keyed_seconds, 2),
         "rebooking_unchanged_seconds": round(unchanged, 3),
         "rebooking_grown_seconds": round(growing, 3),
         "full_path_vs_floor_slowdown": round(full / floor_seconds, 2),
@@ -434,8 +399,7 @@ def describe(backend: str, f: dict[str, Any]) -> str:
     ratio = (
         f"{f['booking_vs_floor_slowdown']}x slower (the same rows into our schema by the driver"
         f" alone: {f['schema_floor_seconds']}s, booking {f['booking_vs_schema_floor_slowdown']}x"
-        f" that; into the narrowest keyed table: {f['keyed_floor_seconds']}s ="
-        f" {f['keyed_floor_vs_floor']}x the floor); booked again unchanged"
+        f" that); booked again unchanged"
         f" {f['rebooking_unchanged_seconds']}s, all grown {f['rebooking_grown_seconds']}s"
     )
     reread = f"re-read of the last 3h {f['reread_last_3h_seconds']}s"

@@ -71,16 +71,6 @@ FIGURES: tuple[tuple[str, str, Getter], ...] = (
         _seconds("ingest.postgres.booking_seconds", "ingest.postgres.schema_floor_seconds"),
     ),
     (
-        "booking a month, SQLite, vs the narrowest keyed table by the driver alone",
-        "",
-        _seconds("ingest.sqlite.booking_seconds", "ingest.sqlite.keyed_floor_seconds"),
-    ),
-    (
-        "booking a month, PostgreSQL, vs the narrowest keyed table by COPY alone",
-        "",
-        _seconds("ingest.postgres.booking_seconds", "ingest.postgres.keyed_floor_seconds"),
-    ),
-    (
         "fetch + parse of the month (floor: the simulator and HTTP alone)",
         "<= 6 s",
         _seconds("ingest.fetch_and_parse_seconds", "ingest.fetch_only_seconds"),

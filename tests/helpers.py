@@ -28,6 +28,7 @@ from service.store.tables import (
     StoredSetting,
     UnknownModel,
     UsageRecord,
+    UsageSeries,
     WalkChange,
     WalkCheckpointRecord,
 )
@@ -36,6 +37,7 @@ from service.store.usage_booking import PricedCost
 LEDGER_TABLES: tuple[type[Any], ...] = (
     LedgerEntry,
     UsageRecord,
+    UsageSeries,
     UnknownModel,
     ReloadBlock,
     BillAdjustment,

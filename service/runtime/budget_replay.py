@@ -29,7 +29,7 @@ from service.domain.usage import BUCKET_SECONDS, BucketWidth
 from service.runtime.facts import Names
 from service.settings.rules import BudgetRule, RuleSettings
 from service.store.attribution import AttributedSpend
-from service.store.tables import ATTRIBUTED, USAGE
+from service.store.tables import ATTRIBUTED, USAGE_ROWS
 from service.store.usage_queries import ScopedSpend
 
 
@@ -118,20 +118,21 @@ def _series(
 ) -> list[dict[datetime, int]]:
     """Per budget: the cost of its scope in each bucket of the ``[start, end)`` window."""
     start, end = window
+    u = USAGE_ROWS
     rows = session.execute(
         select(
-            USAGE.c.bucket_start,
-            USAGE.c.workspace_id,
-            USAGE.c.api_key_id,
-            USAGE.c.model,
-            func.sum(USAGE.c.cost_nanos),
+            u.c.bucket_start,
+            u.c.workspace_id,
+            u.c.api_key_id,
+            u.c.model,
+            func.sum(u.c.cost_nanos),
         )
         .where(
-            USAGE.c.bucket_width == width,
-            USAGE.c.bucket_start >= start,
-            USAGE.c.bucket_start < end,
+            u.c.bucket_width == width,
+            u.c.bucket_start >= start,
+            u.c.bucket_start < end,
         )
-        .group_by(USAGE.c.bucket_start, USAGE.c.workspace_id, USAGE.c.api_key_id, USAGE.c.model)
+        .group_by(u.c.bucket_start, u.c.workspace_id, u.c.api_key_id, u.c.model)
     )
     matchers = [names.matcher(rule) for rule in rules]
     series: list[dict[datetime, int]] = [defaultdict(int) for _ in rules]

@@ -33,7 +33,7 @@ from service.domain.billing import (
 )
 from service.domain.money import usd_text, usd_to_nanos
 from service.domain.usage import CostRow, TokenCounts
-from service.store.tables import LEDGER, USAGE, BillAdjustment, BilledCost
+from service.store.tables import LEDGER, USAGE, USAGE_ROWS, BillAdjustment, BilledCost
 from service.store.usage_queries import ScopedSpend
 from service.store.walk_checkpoints import note_change
 
@@ -99,7 +99,7 @@ def billed_lines(session: Session, day: datetime) -> list[BilledLine] | None:
 
 def day_usage(session: Session, width: str, day: datetime) -> list[DayUsage]:
     """The day's usage summed per workspace, model, tier, context window and geo."""
-    u = USAGE
+    u = USAGE_ROWS
     groups = (u.c.workspace_id, u.c.model, u.c.service_tier, u.c.context_window, u.c.inference_geo)
     counters = (
         u.c.uncached_input_tokens,

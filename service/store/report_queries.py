@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import FromClause, case, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -32,7 +32,14 @@ from service.domain.usage import BucketWidth
 from service.store.attribution import ACTOR_NAMES
 from service.store.ledger_entries import opening_entry
 from service.store.names import load_names
-from service.store.tables import ATTRIBUTED, LEDGER, USAGE, BillAdjustment, BilledCost
+from service.store.tables import (
+    ATTRIBUTED,
+    LEDGER,
+    USAGE,
+    USAGE_ROWS,
+    BillAdjustment,
+    BilledCost,
+)
 
 PRIORITY = "priority"
 NO_MODEL = ""
@@ -51,7 +58,7 @@ def usage_lines(
     """Tokens and estimated cost by ``by`` for buckets starting in ``[since, until)``:
     costliest first, days and hours in time order."""
     timed = by in ("day", "hour")
-    table = ATTRIBUTED if by in ATTRIBUTED_BY else USAGE
+    table: FromClause = ATTRIBUTED if by in ATTRIBUTED_BY else USAGE if timed else USAGE_ROWS
     group = table.c.bucket_start if timed else table.c[_COLUMN[by]]
     statement = (
         select(
@@ -198,11 +205,12 @@ def compared_by(
         for day in days:
             out[line_key("day", day)] = _estimate(session, width, day, day + DAY)
         return dict(out)
-    group = USAGE.c[_COLUMN[by]]
+    u = USAGE_ROWS
+    group = u.c[_COLUMN[by]]
     for start, end in _runs(days):
         rows = session.execute(
-            select(group, func.sum(USAGE.c.cost_nanos))
-            .where(*_window(width, start, end), USAGE.c.service_tier != PRIORITY)
+            select(group, func.sum(u.c.cost_nanos))
+            .where(*_window(width, start, end, u), u.c.service_tier != PRIORITY)
             .group_by(group)
         )
         for value, cost in rows:
@@ -214,8 +222,9 @@ def priority_estimate(session: Session, width: BucketWidth, days: Sequence[datet
     """The priority-tier estimate of ``days``: usage Anthropic's cost report leaves out."""
     total = 0
     for start, end in _runs(days):
-        statement = select(func.coalesce(func.sum(USAGE.c.cost_nanos), 0)).where(
-            *_window(width, start, end), USAGE.c.service_tier == PRIORITY
+        u = USAGE_ROWS
+        statement = select(func.coalesce(func.sum(u.c.cost_nanos), 0)).where(
+            *_window(width, start, end, u), u.c.service_tier == PRIORITY
         )
         total += int(session.execute(statement).scalar_one())
     return total
@@ -302,18 +311,19 @@ def credit_events(session: Session, since: datetime, until: datetime) -> list[Ba
 
 
 def _window(
-    width: BucketWidth, since: datetime, until: datetime
+    width: BucketWidth, since: datetime, until: datetime, rows: FromClause = USAGE
 ) -> tuple[ColumnElement[bool], ...]:
     return (
-        USAGE.c.bucket_width == width,
-        USAGE.c.bucket_start >= since,
-        USAGE.c.bucket_start < until,
+        rows.c.bucket_width == width,
+        rows.c.bucket_start >= since,
+        rows.c.bucket_start < until,
     )
 
 
 def _estimate(session: Session, width: BucketWidth, start: datetime, end: datetime) -> int:
-    statement = select(func.coalesce(func.sum(USAGE.c.cost_nanos), 0)).where(
-        *_window(width, start, end), USAGE.c.service_tier != PRIORITY
+    u = USAGE_ROWS
+    statement = select(func.coalesce(func.sum(u.c.cost_nanos), 0)).where(
+        *_window(width, start, end, u), u.c.service_tier != PRIORITY
     )
     return int(session.execute(statement).scalar_one())
 

@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import FromClause, select
 from sqlalchemy.orm import Session
 
 from service.domain.usage import BilledCost, TokenCounts, UsageKey, UsageRow
 from service.memory import paused_gc
 from service.store.bulk import binder, insert_rows, update_rows
 from service.store.ledger_entries import book_charge_entries, opening_entry
-from service.store.tables import USAGE, UnknownModel
+from service.store.tables import SERIES_FIELDS, USAGE, USAGE_ROWS, UnknownModel
+from service.store.usage_series import series_ids
 
 COUNT_FIELDS = (
     "uncached_input_tokens",
@@ -38,14 +39,7 @@ COUNT_FIELDS = (
     "output_tokens",
     "web_search_requests",
 )
-KEY_FIELDS = (
-    "model",
-    "api_key_id",
-    "workspace_id",
-    "service_tier",
-    "context_window",
-    "inference_geo",
-)
+KEY_FIELDS = SERIES_FIELDS
 
 
 class PricedCost(NamedTuple):
@@ -86,7 +80,7 @@ CHANGE_COLUMNS = (
     "updated_at",
 )
 """What a booking writes of a row it changes, in this order."""
-INSERT_COLUMNS = ("bucket_start", "bucket_width", *KEY_FIELDS, *CHANGE_COLUMNS, "first_seen_at")
+INSERT_COLUMNS = ("bucket_start", "bucket_width", "series_id", *CHANGE_COLUMNS, "first_seen_at")
 """What a booking writes of a new row, in this order."""
 MERGE_COLUMNS = (*COUNT_FIELDS, "cost_nanos", "charged_nanos", "billed_nanos", "list_nanos")
 """What a booking reads of a stored row to merge a re-read into it, after its id and key
@@ -186,6 +180,9 @@ def _book_usage(
     opening = opening_entry(session)
     opening_at = opening.at if opening is not None else None
     existing = _load_existing(session, merged)
+    # Every row not stored yet is inserted, and a stored row's series exists: the series of
+    # all of them are the series the inserts need.
+    series = series_ids(session, {db_key[2:] for db_key in merged})
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
     charged_by_bucket: dict[tuple[datetime, str], int] = defaultdict(int)
@@ -230,7 +227,7 @@ def _book_usage(
             stamp,
         )
         if record is None:
-            inserts.append((start_of(bucket_start), *db_key[1:], *change, stamp))
+            inserts.append((start_of(bucket_start), db_key[1], series[db_key[2:]], *change, stamp))
             spend += priced.cost_nanos
             delta = charged
         else:
@@ -265,12 +262,14 @@ def _count_values(counts: TokenCounts) -> tuple[int, int, int, int, int, int]:
 
 def _load_existing(session: Session, keys: Iterable[DbKey]) -> dict[DbKey, Any]:
     spans = [(key[1], key[0]) for key in keys]
-    return cast("dict[DbKey, Any]", stored_rows(session, USAGE, spans, KEY_FIELDS, MERGE_COLUMNS))
+    return cast(
+        "dict[DbKey, Any]", stored_rows(session, USAGE_ROWS, spans, KEY_FIELDS, MERGE_COLUMNS)
+    )
 
 
 def stored_rows(
     session: Session,
-    table: Table,
+    table: FromClause,
     buckets: Iterable[tuple[str, datetime]],
     key_fields: Sequence[str],
     columns: Sequence[str],
@@ -330,17 +329,18 @@ def reprice_usage(session: Session, price: Pricer, *, now: datetime) -> RepriceR
     """
     opening = opening_entry(session)
     opening_at = opening.at if opening is not None else None
+    rows = USAGE_ROWS
     columns = [
-        USAGE.c.id,
-        USAGE.c.bucket_start,
-        USAGE.c.bucket_width,
-        *(USAGE.c[name] for name in KEY_FIELDS),
-        *(USAGE.c[name] for name in COUNT_FIELDS),
-        USAGE.c.cost_nanos,
-        USAGE.c.charged_nanos,
-        USAGE.c.estimated,
-        USAGE.c.billed_nanos,
-        USAGE.c.list_nanos,
+        rows.c.id,
+        rows.c.bucket_start,
+        rows.c.bucket_width,
+        *(rows.c[name] for name in KEY_FIELDS),
+        *(rows.c[name] for name in COUNT_FIELDS),
+        rows.c.cost_nanos,
+        rows.c.charged_nanos,
+        rows.c.estimated,
+        rows.c.billed_nanos,
+        rows.c.list_nanos,
     ]
     updates: list[tuple[Any, ...]] = []
     charged_by_bucket: dict[tuple[datetime, str], int] = defaultdict(int)

@@ -14,7 +14,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from service.domain.usage import BUCKET_SECONDS, BucketWidth
-from service.store.tables import USAGE
+from service.store.tables import USAGE, USAGE_ROWS
 
 HOUR = timedelta(hours=1)
 
@@ -115,24 +115,24 @@ def spend_by_dimensions(
     ``before_nanos`` is the part in buckets starting before ``cut`` (all of it without one).
     """
     before = (
-        USAGE.c.cost_nanos
+        USAGE_ROWS.c.cost_nanos
         if cut is None
-        else case((USAGE.c.bucket_start < cut, USAGE.c.cost_nanos), else_=0)
+        else case((USAGE_ROWS.c.bucket_start < cut, USAGE_ROWS.c.cost_nanos), else_=0)
     )
     rows = session.execute(
         select(
-            USAGE.c.workspace_id,
-            USAGE.c.api_key_id,
-            USAGE.c.model,
-            func.sum(USAGE.c.cost_nanos),
+            USAGE_ROWS.c.workspace_id,
+            USAGE_ROWS.c.api_key_id,
+            USAGE_ROWS.c.model,
+            func.sum(USAGE_ROWS.c.cost_nanos),
             func.sum(before),
         )
         .where(
-            USAGE.c.bucket_width == width,
-            USAGE.c.bucket_start >= start,
-            USAGE.c.bucket_start < end,
+            USAGE_ROWS.c.bucket_width == width,
+            USAGE_ROWS.c.bucket_start >= start,
+            USAGE_ROWS.c.bucket_start < end,
         )
-        .group_by(USAGE.c.workspace_id, USAGE.c.api_key_id, USAGE.c.model)
+        .group_by(USAGE_ROWS.c.workspace_id, USAGE_ROWS.c.api_key_id, USAGE_ROWS.c.model)
     )
     return [
         ScopedSpend(str(ws), str(key), str(model), int(cost), int(early))

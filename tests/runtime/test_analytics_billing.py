@@ -63,7 +63,7 @@ def sdk_bill(
 
 def ledger_hours(engine: Engine, *, priority: bool) -> dict[datetime, tuple[int, int]]:
     """(cost, charged) per hour of the usage rows, priority tier or the rest."""
-    usage = tables.USAGE
+    usage = tables.USAGE_ROWS
     tier = usage.c.service_tier == "priority"
     with transaction(engine) as session:
         rows = session.execute(
@@ -136,7 +136,7 @@ def test_a_week_on_analytics_charges_each_hour_its_bill_exactly(
         assert all(charged == cost for cost, charged in hours.values())
         assert stored_totals(engine, NEXT_MONTH) == report_totals(exact_sim, HALF, NEXT_MONTH)
         with transaction(engine) as session:
-            usage = tables.USAGE
+            usage = tables.USAGE_ROWS
             tiers = session.execute(
                 select(usage.c.service_tier, usage.c.billed_nanos.is_(None), func.count())
                 .where(usage.c.bucket_start < NEXT_MONTH)
@@ -171,7 +171,7 @@ def test_a_discounted_bill_is_charged_and_its_list_price_kept(
             "a 3% discount leaves fractions of a nano-dollar: the test would not see rounding"
         )
         with transaction(engine) as session:
-            usage = tables.USAGE
+            usage = tables.USAGE_ROWS
             billed, listed = session.execute(
                 select(func.sum(usage.c.billed_nanos), func.sum(usage.c.list_nanos)).where(
                     usage.c.bucket_start >= start, usage.c.bucket_start < NEXT_MONTH
@@ -205,7 +205,7 @@ def test_an_hour_is_estimated_until_its_bill_then_books_only_the_difference(
             engine = runtime.engine
             ten, eleven, noon = (datetime(2026, 2, 10, h, tzinfo=UTC) for h in (10, 11, 12))
             with transaction(engine) as session:
-                usage = tables.USAGE
+                usage = tables.USAGE_ROWS
                 unbilled = {
                     start
                     for (start,) in session.execute(
@@ -249,7 +249,7 @@ def test_a_bill_read_after_its_day_was_reconciled_is_not_counted_twice(db_url: s
 
     def gap(engine: Engine) -> tuple[int, int]:
         """(charged + adjustment − bill for the day, unbilled rows of the day)."""
-        usage, day_end = tables.USAGE, day + timedelta(days=1)
+        usage, day_end = tables.USAGE_ROWS, day + timedelta(days=1)
         in_day = (
             usage.c.bucket_start >= day,
             usage.c.bucket_start < day_end,

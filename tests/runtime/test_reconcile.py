@@ -31,7 +31,7 @@ from service.simulator.workload import BillPriceChange, BillRevision, CodeExecut
 from service.store.balance import balance_nanos
 from service.store.credit_sync import current_walk, ledger_terms
 from service.store.engine import read_transaction
-from service.store.tables import LEDGER, USAGE, BillAdjustment, BilledCost
+from service.store.tables import LEDGER, USAGE_ROWS, BillAdjustment, BilledCost
 from tests.helpers import COST, group_by, whole_walk
 
 KEY = "sk-ant-admin01-reconcile-test-key-0123456789"
@@ -129,10 +129,11 @@ def charges_of(session: Session, day: datetime) -> tuple[dict[str, int], dict[st
     priority-tier part of it."""
     charged: dict[str, int] = defaultdict(int)
     priority: dict[str, int] = defaultdict(int)
+    u = USAGE_ROWS
     rows = session.execute(
-        select(USAGE.c.workspace_id, USAGE.c.service_tier, func.sum(USAGE.c.charged_nanos))
-        .where(USAGE.c.bucket_start >= day, USAGE.c.bucket_start < day + DAY)
-        .group_by(USAGE.c.workspace_id, USAGE.c.service_tier)
+        select(u.c.workspace_id, u.c.service_tier, func.sum(u.c.charged_nanos))
+        .where(u.c.bucket_start >= day, u.c.bucket_start < day + DAY)
+        .group_by(u.c.workspace_id, u.c.service_tier)
     )
     for workspace, tier, amount in rows:
         charged[workspace] += int(amount)

@@ -16,7 +16,7 @@ from service.settings import Settings, load_settings
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
 from service.store import balance, usage_queries
 from service.store.engine import read_transaction
-from service.store.tables import LEDGER, USAGE, UnknownModel
+from service.store.tables import LEDGER, USAGE, USAGE_ROWS, UnknownModel
 from service.store.usage_booking import counts_of, key_of
 
 KEY = "sk-ant-admin01-reprice-test-key-0123456789"
@@ -78,7 +78,7 @@ def expected_cost(settings: Settings) -> int:
     with Runtime(settings, retry=FAST_RETRY) as runtime, read_transaction(runtime.engine) as s:
         price = make_pricer(runtime.book)
         return sum(
-            price(key_of(row), counts_of(row)).cost_nanos for row in s.execute(select(USAGE))
+            price(key_of(row), counts_of(row)).cost_nanos for row in s.execute(select(USAGE_ROWS))
         )
 
 

@@ -95,7 +95,7 @@ def _add(totals: Totals, rows: list[tuple[str, str, str, dict[str, int]]]) -> To
 
 def stored_totals(engine: Engine, end: datetime) -> Totals:
     """Token totals in the usage table for buckets before ``end``, across geographies."""
-    usage = tables.USAGE
+    usage = tables.USAGE_ROWS
     columns = [usage.c[name] for name in TOKEN_FIELDS]
     with transaction(engine) as session:
         found = session.execute(
@@ -232,7 +232,7 @@ def test_a_switch_mid_month_keeps_one_continuous_ledger(
                 f'[["1970-01-01T00:00:00Z", "messages"], '
                 f'["{boundary.strftime("%Y-%m-%dT%H:%M:%SZ")}", "analytics"]]'
             )
-            usage = tables.USAGE
+            usage = tables.USAGE_ROWS
             # The usage report books a geography; analytics rows cannot (""): one per bucket.
             geo = session.execute(
                 select(usage.c.bucket_start, usage.c.inference_geo == "").distinct()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, text
 from sqlmodel import SQLModel
 
 import service.store.tables  # noqa: F401  # registers the tables on SQLModel.metadata
+from service.domain.usage import TokenCounts, UsageKey, UsageRow
 from service.errors import SchemaNotCurrent
-from service.store.engine import make_engine
+from service.store.engine import make_engine, transaction
 from service.store.migrations import (
     alembic_config,
     head_of_files,
@@ -25,6 +27,9 @@ from service.store.migrations import (
     require_current_schema,
     upgrade,
 )
+from service.store.tables import SERIES, SERIES_FIELDS, USAGE_ROWS
+from service.store.usage_booking import book_usage
+from tests.helpers import flat_price
 
 
 def test_upgrade_reaches_head_and_autogenerate_finds_nothing(engine: Engine) -> None:
@@ -179,4 +184,85 @@ def test_a_ledger_behind_head_is_still_migrated_and_checked_by_alembic(db_url: s
     require_current_schema(engine)
     with engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() == head_revision()
+    engine.dispose()
+
+
+GROUPINGS_0007 = [
+    ("claude-haiku-4-5", "apikey_a", "wrkspc_a", "standard", "0-200k", "global"),
+    ("claude-haiku-4-5", "apikey_a", "", "standard", "0-200k", "global"),
+    ("claude-haiku-4-5", "", "", "", "", ""),
+    ("claude-sonnet-4-5", "apikey_b", "wrkspc_a", "batch", "200k-1M", "us"),
+]
+
+
+def test_upgrade_to_0008_moves_each_rows_grouping_to_its_series_and_back(db_url: str) -> None:
+    """Rows stored before 0008 keep their ids, counts and costs, each under the series of its
+    own six strings (one series per distinct grouping, ``""`` kept apart from a value); a
+    re-read books nothing new; downgrading puts the strings back on every row."""
+    engine = make_engine(db_url)
+    config = alembic_config(engine)
+    command.upgrade(config, "0007")
+    hours = ["2026-10-05 03:00:00.000000", "2026-10-05 04:00:00.000000"]
+    before = {}
+    with engine.begin() as connection:
+        for hour_index, hour in enumerate(hours):
+            for index, grouping in enumerate(GROUPINGS_0007):
+                cost = 1000 * (index + 1) + hour_index
+                row_id = connection.execute(
+                    text(
+                        "INSERT INTO usage (bucket_start, bucket_width, model, api_key_id, "
+                        "workspace_id, service_tier, context_window, inference_geo, "
+                        "uncached_input_tokens, cache_creation_5m_tokens, "
+                        "cache_creation_1h_tokens, cache_read_tokens, output_tokens, "
+                        "web_search_requests, cost_nanos, charged_nanos, estimated, "
+                        "first_seen_at, updated_at) VALUES (:start, '1h', :m, :k, :w, :t, :c, "
+                        ":g, :n, 0, 0, 0, 0, 0, :cost, :cost, false, :start, :start) "
+                        "RETURNING id"
+                    ),
+                    dict(zip("mkwtcg", grouping, strict=True), start=hour, n=index, cost=cost),
+                ).scalar_one()
+                before[row_id] = (hour[:19], *grouping, index, cost)
+    upgrade(engine)
+    with engine.connect() as connection:
+        after = {
+            r.id: (
+                str(r.bucket_start)[:19],
+                *(getattr(r, f) for f in SERIES_FIELDS),
+                r.uncached_input_tokens,
+                r.cost_nanos,
+            )
+            for r in connection.execute(select(USAGE_ROWS))
+        }
+        series = connection.execute(select(func.count()).select_from(SERIES)).scalar_one()
+        assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+    assert after == before
+    assert series == len(GROUPINGS_0007)
+    reread = [
+        UsageRow(
+            UsageKey(
+                datetime.fromisoformat(hour).replace(tzinfo=UTC),
+                "1h",
+                *(value or None for value in grouping),
+            ),
+            TokenCounts(uncached_input_tokens=index),
+        )
+        for hour in hours
+        for index, grouping in enumerate(GROUPINGS_0007)
+    ]
+    with transaction(engine) as session:
+        booked = book_usage(session, reread, flat_price, now=datetime.now(UTC))
+    assert (booked.new_rows, booked.unchanged_rows) == (0, len(reread))
+    command.downgrade(config, "0007")
+    with engine.connect() as connection:
+        restored = {
+            r[0]: (str(r[1])[:19], *r[2:])
+            for r in connection.execute(
+                text(
+                    "SELECT id, bucket_start, model, api_key_id, workspace_id, service_tier, "
+                    "context_window, inference_geo, uncached_input_tokens, cost_nanos FROM usage"
+                )
+            )
+        }
+    assert restored == before
+    upgrade(engine)
     engine.dispose()

@@ -24,6 +24,7 @@ from service.store.tables import (
     LedgerEntry,
     UnknownModel,
     UsageRecord,
+    UsageSeries,
 )
 from tests.helpers import empty_ledger, flat_price
 
@@ -131,9 +132,8 @@ def test_nulls_for_default_workspace_and_console_are_distinct_keys(engine: Engin
     again = book(engine, [row(0, 1, api_key=None, workspace=None)])
     assert again.unchanged_rows == 1
     with transaction(engine) as session:
-        stored = session.scalars(
-            select(UsageRecord).order_by(col(UsageRecord.uncached_input_tokens))
-        ).all()
+        u = tables.USAGE_ROWS
+        stored = session.execute(select(u).order_by(u.c.uncached_input_tokens)).all()
         assert [(r.api_key_id, r.workspace_id) for r in stored] == [
             ("", ""),
             ("apikey_a", ""),
@@ -222,7 +222,7 @@ def test_any_order_of_growing_rereads_books_the_final_data_once(
         assert balances.balance_nanos(session) == 100 * 10**9 - expected_cost
         stored = {
             (r.bucket_start, r.api_key_id): r.uncached_input_tokens
-            for r in session.scalars(select(UsageRecord))
+            for r in session.execute(select(tables.USAGE_ROWS))
         }
     assert stored == {
         (k.bucket_start, k.api_key_id): r.counts.uncached_input_tokens for k, r in final.items()
@@ -413,7 +413,7 @@ def stored_rows_by_key(engine: Engine) -> dict[UsageKey, tuple[object, ...]]:
                 r.list_nanos,
                 r.updated_at,
             )
-            for r in session.scalars(select(UsageRecord))
+            for r in session.execute(select(tables.USAGE_ROWS))
         }
 
 
@@ -489,12 +489,15 @@ def test_booked_rows_are_stored_exactly_as_the_orm_stores_them(engine: Engine) -
     )
     book(engine, [booked])
     with transaction(engine) as session:
+        series = UsageSeries(model="claude-haiku-4-5", api_key_id="apikey_orm")
+        session.add(series)
+        session.flush()
+        assert series.id is not None
         session.add(
             UsageRecord(
                 bucket_start=start,
                 bucket_width="1h",
-                model="claude-haiku-4-5",
-                api_key_id="apikey_orm",
+                series_id=series.id,
                 estimated=False,
                 first_seen_at=T0 + 100 * HOUR,
                 updated_at=T0 + 100 * HOUR,
@@ -502,7 +505,8 @@ def test_booked_rows_are_stored_exactly_as_the_orm_stores_them(engine: Engine) -
         )
     with engine.connect() as connection:
         raw = connection.exec_driver_sql(
-            "SELECT api_key_id, bucket_start, estimated, first_seen_at, updated_at FROM usage"
+            "SELECT s.api_key_id, u.bucket_start, u.estimated, u.first_seen_at, u.updated_at "
+            "FROM usage AS u JOIN usage_series AS s ON s.id = u.series_id"
         ).all()
     by_key = {r[0]: tuple(r[1:]) for r in raw}
     assert by_key["apikey_b"] == by_key["apikey_orm"]

@@ -19,10 +19,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import FromClause, select
+from sqlalchemy import FromClause, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from service.domain.usage import BilledCost, TokenCounts, UsageKey, UsageRow
 from service.memory import paused_gc
@@ -83,9 +84,9 @@ CHANGE_COLUMNS = (
 INSERT_COLUMNS = ("bucket_start", "bucket_width", "series_id", *CHANGE_COLUMNS, "first_seen_at")
 """What a booking writes of a new row, in this order."""
 MERGE_COLUMNS = (*COUNT_FIELDS, "cost_nanos", "charged_nanos", "billed_nanos", "list_nanos")
-"""What a booking reads of a stored row to merge a re-read into it, after its id and key
-(see ``stored_rows``): its counts are ``record[_COUNTS]``."""
-_COUNTS = slice(3 + len(KEY_FIELDS), 3 + len(KEY_FIELDS) + len(COUNT_FIELDS))
+"""What a booking reads of a stored row to merge a re-read into it, after its key and id
+(see ``_load_existing``): its counts are ``record[_COUNTS]``."""
+_COUNTS = slice(4, 4 + len(COUNT_FIELDS))
 
 
 def _db_key(key: UsageKey) -> DbKey:
@@ -179,21 +180,23 @@ def _book_usage(
         return BookingResult()
     opening = opening_entry(session)
     opening_at = opening.at if opening is not None else None
-    existing = _load_existing(session, merged)
     # Every row not stored yet is inserted, and a stored row's series exists: the series of
     # all of them are the series the inserts need.
     series = series_ids(session, {db_key[2:] for db_key in merged})
+    # Rows are built, and stored rows found, in the driver's form: a backfill's rows are not
+    # walked a second time, and a stored row's start is not parsed back into a datetime.
+    start_of = binder(session, USAGE, "bucket_start")
+    flag = binder(session, USAGE, "estimated")
+    stamp = binder(session, USAGE, "updated_at")(now)
+    existing = _load_existing(session, merged)
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
     charged_by_bucket: dict[tuple[datetime, str], int] = defaultdict(int)
     unknown: dict[str, str] = {}
     unchanged = spend = 0
-    # Rows are built in the driver's form: a backfill's rows are not walked a second time.
-    start_of = binder(session, USAGE, "bucket_start")
-    flag = binder(session, USAGE, "estimated")
-    stamp = binder(session, USAGE, "updated_at")(now)
     for db_key, fetched in merged.items():
-        record = existing.get(db_key)
+        start, series_id = start_of(db_key[0]), series[db_key[2:]]
+        record = existing.get((start, db_key[1], series_id)) if existing else None
         counts, billed = fetched.counts, fetched.billed
         if record is not None:
             # Counts as plain tuples: most re-read rows are unchanged, and a tuple compares in C.
@@ -227,7 +230,7 @@ def _book_usage(
             stamp,
         )
         if record is None:
-            inserts.append((start_of(bucket_start), db_key[1], series[db_key[2:]], *change, stamp))
+            inserts.append((start, db_key[1], series_id, *change, stamp))
             spend += priced.cost_nanos
             delta = charged
         else:
@@ -260,11 +263,33 @@ def _count_values(counts: TokenCounts) -> tuple[int, int, int, int, int, int]:
     )
 
 
-def _load_existing(session: Session, keys: Iterable[DbKey]) -> dict[DbKey, Any]:
-    spans = [(key[1], key[0]) for key in keys]
-    return cast(
-        "dict[DbKey, Any]", stored_rows(session, USAGE_ROWS, spans, KEY_FIELDS, MERGE_COLUMNS)
-    )
+StoredKey = tuple[Any, str, int]
+"""A stored usage row's natural key as the driver reads it: (start, width, series id)."""
+
+
+def _load_existing(session: Session, keys: Iterable[DbKey]) -> dict[StoredKey, Any]:
+    """The stored rows in the span of ``keys``, by ``StoredKey``: each row is that key, its
+    ``id``, then ``MERGE_COLUMNS``. The start is the driver's own value (text on SQLite), as
+    ``binder`` gives it: parsing it back into a datetime per row cost most of a re-read."""
+    by_width: dict[str, list[datetime]] = defaultdict(list)
+    for key in keys:
+        by_width[key[1]].append(key[0])
+    columns = (USAGE.c.id, *(USAGE.c[name] for name in MERGE_COLUMNS))
+    found: dict[StoredKey, Any] = {}
+    for width, starts in by_width.items():
+        statement = select(
+            type_coerce(USAGE.c.bucket_start, NullType()),
+            USAGE.c.bucket_width,
+            USAGE.c.series_id,
+            *columns,
+        ).where(
+            USAGE.c.bucket_width == width,
+            USAGE.c.bucket_start >= min(starts),
+            USAGE.c.bucket_start <= max(starts),
+        )
+        # All at once: iterating a result fetches row by row, which costs psycopg seconds.
+        found.update((record[:3], record) for record in session.execute(statement).all())
+    return found
 
 
 def stored_rows(

@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import httpx
 import msgspec
 import psycopg
+from msgspec.structs import replace
 from sqlalchemy import text
 
 from bench.figures import results_path, write_figures

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import astuple
 from datetime import datetime
+
+from msgspec.structs import astuple
 
 from service.domain.billing import PRIORITY_TIER, TOKEN_TYPES, WEB_SEARCH, DayUsage
 from service.domain.money import usd_to_nanos

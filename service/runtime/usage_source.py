@@ -44,10 +44,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar, runtime_checkable
 
+from msgspec.structs import astuple
 from sqlalchemy import Engine
 
 from service.admin_api.analytics import (

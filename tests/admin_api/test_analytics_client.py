@@ -7,12 +7,13 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, get_args
 
 import pytest
+from msgspec.structs import astuple
 
 from service.admin_api.analytics import (
     ANALYTICS_BETA,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from service.domain.money import usd_to_nanos
 from service.domain.usage import TokenCounts, UsageKey
@@ -572,9 +572,7 @@ def test_unknown_models_never_cost_zero(row: UsageKey, counts: TokenCounts) -> N
     priced = shipped().price(unknown, counts)
     assert priced.unknown_model
     assert priced.estimated
-    assert (priced.cost_usd > 0) == any(
-        getattr(counts, f) for f in TokenCounts.__dataclass_fields__
-    )
+    assert (priced.cost_usd > 0) == any(getattr(counts, f) for f in TokenCounts.__struct_fields__)
 
 
 SMALL_COUNTS = st.builds(

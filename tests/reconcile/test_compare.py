@@ -48,7 +48,7 @@ def test_the_estimate_splits_by_the_cost_reports_token_types_at_the_books_rates(
 
 def test_token_types_follow_the_usage_counters_in_order() -> None:
     """The split maps each usage counter to the cost report's name for it."""
-    assert [name for name, _ in TOKEN_TYPES] == list(TokenCounts.__dataclass_fields__)[:5]
+    assert [name for name, _ in TOKEN_TYPES] == list(TokenCounts.__struct_fields__)[:5]
 
 
 def test_a_priced_line_the_bill_rates_higher_is_a_positive_adjustment() -> None:

@@ -10,8 +10,8 @@ Two figures, each beside its legacy counterpart measured in the same run on the 
   when a server answers, PostgreSQL; then a re-read of the last 3 hours, as every later cycle does.
 
 Both run on the month's first ``BENCH_ANALYTICS_DAYS`` days (default 1, at most the month):
-parsing the analytics rows costs about three times the legacy report's per row, and the
-collection reads four of them per chunk, so the whole month (about 900,000 rows per read at 200
+the simulator aggregates every analytics query afresh, and the collection reads four of them
+per chunk, so the whole month (about 900,000 rows per read at 200
 keys) would take most of an hour. Figures are printed and added under ``"analytics"`` to
 ``bench/results/ingest.json`` (run ``bench.ingest`` first: it rewrites that file).
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -271,3 +272,18 @@ def whole_walk(session: Session, width: str, terms: CreditTerms, now: datetime) 
         policy=terms.policy,
         lot_lifetime=terms.lifetime,
     )
+
+
+def changed(row: dict[str, Any], path: str, value: object) -> dict[str, Any]:
+    """A copy of the wire ``row`` with the value at dotted ``path`` replaced (removed when
+    ``value`` is ``...``): one value out of shape, for the parsers' rejection tests."""
+    row = copy.deepcopy(row)
+    *parents, last = path.split(".")
+    target = row
+    for name in parents:
+        target = target[name]
+    if value is ...:
+        del target[last]
+    else:
+        target[last] = value
+    return row

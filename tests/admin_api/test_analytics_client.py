@@ -4,7 +4,6 @@ reports read through the same client."""
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from service.errors import AdminAPIError, MalformedResponse
 from service.http import build_http_client
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
 from service.simulator.faults import MalformedKind
+from tests.helpers import changed
 
 ADMIN_KEY = "sk-ant-admin01-analytics-test-key"
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -392,16 +392,7 @@ def test_a_cost_row_converts_cents_to_exact_usd() -> None:
 
 def broken(path: str, value: object) -> dict[str, Any]:
     """``ROW`` with the value at dotted ``path`` replaced (or removed when ``value`` is ...)."""
-    row = copy.deepcopy(ROW)
-    *parents, last = path.split(".")
-    target = row
-    for name in parents:
-        target = target[name]
-    if value is ...:
-        del target[last]
-    else:
-        target[last] = value
-    return row
+    return changed(ROW, path, value)
 
 
 @pytest.mark.parametrize(

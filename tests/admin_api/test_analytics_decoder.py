@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from service.admin_api.analytics import (
     ANALYTICS_BETA,
     ANALYTICS_COST_PATH,
+    ANALYTICS_GROUP_BY,
     ANALYTICS_USAGE_PATH,
     ATTRIBUTION_GROUP_BY,
     DEFAULT_ANALYTICS_GROUP_BY,
@@ -42,19 +43,11 @@ from service.admin_api.wire import Invalid
 from service.errors import MalformedResponse
 from service.http import build_http_client
 from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSpec
+from tests.helpers import changed
 
 LABEL = "analytics usage page 1"
-DIMENSIONS = (
-    "actor_type",
-    "api_key_id",
-    "context_window",
-    "inference_geo",
-    "model",
-    "product",
-    "service_tier",
-    "speed",
-    "workspace_id",
-)
+DIMENSIONS = tuple(name for name in ANALYTICS_GROUP_BY if name != "actor")
+"""Every string dimension a group may hold (``actor`` is an object)."""
 COST_DIMENSIONS = ("cost_type", "token_type")
 COUNTS = ("uncached_input_tokens", "cache_read_input_tokens", "output_tokens", "total_tokens")
 BROKEN_VALUES: tuple[object, ...] = (None, -1, 1.5, 2.0, True, "7", [], {})
@@ -318,20 +311,6 @@ COST_ROW: dict[str, Any] = {
 
 def body(*rows: dict[str, Any], **envelope: object) -> dict[str, Any]:
     return {"data": list(rows), "has_more": False, "next_page": None, **envelope}
-
-
-def changed(row: dict[str, Any], path: str, value: object) -> dict[str, Any]:
-    """``row`` with the value at dotted ``path`` replaced (removed when ``value`` is ...)."""
-    row = copy.deepcopy(row)
-    *parents, last = path.split(".")
-    target = row
-    for name in parents:
-        target = target[name]
-    if value is ...:
-        del target[last]
-    else:
-        target[last] = value
-    return row
 
 
 # Every branch by which the hand-written parser refuses a page, with where it says it is.

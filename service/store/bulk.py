@@ -5,11 +5,13 @@ SQLAlchemy's per-row parameter handling was most of the booking time (see `make 
 functions take plain tuples in the order of ``columns`` and convert only the values whose
 column type has a bind processor (times, booleans on SQLite), through the type's own processor,
 so the stored form is exactly what the ORM writes. SQLite gets one ``executemany``; PostgreSQL
-gets ``COPY`` (into the table, or into a temporary table followed by one ``UPDATE … FROM``).
+gets a binary ``COPY`` (into the table, or into a temporary table followed by one
+``UPDATE … FROM``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +26,8 @@ COPY_UPDATE_MIN_ROWS = 500
 changes a few rows, and a temporary table per cycle would cost more than it saves."""
 
 _UPDATE_TABLE = "cw_bulk_update"
+_TYPE_ARGUMENTS = re.compile(r"\(.*\)")
+"""``(200)`` of ``VARCHAR(200)``: psycopg names a binary type without its arguments."""
 
 
 def binder(session: Session, table: Table, name: str) -> Callable[[Any], Any]:
@@ -74,7 +78,7 @@ def insert_rows(
     connection = session.connection()
     values = rows if bound else _converted(connection, table, columns, rows)
     if connection.dialect.name == "postgresql":
-        _copy(connection, f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", values)
+        _copy(connection, table, table.name, columns, values)
         return
     connection.exec_driver_sql(
         f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 - names are our columns
@@ -118,7 +122,7 @@ def _copy_update(
     # Dropped after the update; a failure aborts the transaction, whose rollback drops it (a
     # DROP then would only replace the real error with "transaction is aborted").
     connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_UPDATE_TABLE} ({typed}) ON COMMIT DROP")
-    _copy(connection, f"COPY {_UPDATE_TABLE} ({', '.join(names)}) FROM STDIN", values)
+    _copy(connection, table, _UPDATE_TABLE, names, values)
     assignments = ", ".join(f"{name} = changed.{name}" for name in columns)
     connection.exec_driver_sql(
         f"UPDATE {table.name} SET {assignments} "  # noqa: S608 - names are our columns
@@ -127,14 +131,26 @@ def _copy_update(
     connection.exec_driver_sql(f"DROP TABLE {_UPDATE_TABLE}")
 
 
-def _copy(connection: Connection, sql: str, values: Sequence[Row]) -> None:
-    """``COPY … FROM STDIN`` of ``values`` through psycopg's own connection."""
+def _copy(
+    connection: Connection, table: Table, target: str, names: Sequence[str], values: Sequence[Row]
+) -> None:
+    """``COPY`` of ``values`` into ``target`` (``names``: columns of ``table``) through
+    psycopg's own connection, in PostgreSQL's binary format: each value is sent as its column's
+    type, which the server does not parse again (text COPY took half again as long)."""
     dialect = connection.dialect
+    sql = f"COPY {target} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
+    types = [_TYPE_ARGUMENTS.sub("", table.c[name].type.compile(dialect)).lower() for name in names]
     try:
         driver: Any = connection.connection.driver_connection
         with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            copy.set_types(types)
             for value in values:
                 copy.write_row(value)
+    except OverflowError as exc:
+        # A number its column's binary type cannot hold, refused before the server sees it:
+        # said as the server says it, and raised as every other refused value is.
+        refused = dialect.loaded_dbapi.DataError(f"value out of range for its column: {exc}")
+        raise DBAPIError(sql, None, refused) from exc
     except dialect.loaded_dbapi.Error as exc:
         # Raised as SQLAlchemy's DBAPIError, like every other statement, for one handler.
         raise DBAPIError(sql, None, exc) from exc

@@ -13,11 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from service.store.engine import make_engine
 from service.store.migrations import upgrade
+
+# Property tests check values, never speed (speed is `make bench`'s): hypothesis's per-example
+# deadline only turned a loaded CI machine into failures.
+settings.register_profile("creditwatch", deadline=None)
+settings.load_profile("creditwatch")
 
 POSTGRES_URL = os.environ.get("CW_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("CW_REQUIRE_POSTGRES") == "1"

@@ -78,14 +78,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    columns = ", ".join(NAMES)
     with op.batch_alter_table("usage", schema=None) as batch_op:
         for name, length in GROUPING:
             batch_op.add_column(sa.Column(name, _string(length), nullable=False, server_default=""))
-    for name in NAMES:
-        op.execute(
-            f"UPDATE usage SET {name} = "  # noqa: S608 - names are this revision's columns
-            f"(SELECT s.{name} FROM usage_series AS s WHERE s.id = usage.series_id)"
-        )
+    # One pass that sets all six (a row value), not six passes over the table.
+    op.execute(
+        f"UPDATE usage SET ({columns}) = "  # noqa: S608 - names are this revision's columns
+        f"(SELECT {columns} FROM usage_series AS s WHERE s.id = usage.series_id)"
+    )
     with op.batch_alter_table("usage", schema=None) as batch_op:
         batch_op.drop_constraint("uq_usage_natural_key", type_="unique")
         batch_op.drop_column("series_id")

@@ -12,6 +12,7 @@ gets a binary ``COPY`` (into the table, or into a temporary table followed by on
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -146,9 +147,11 @@ def _copy(
             copy.set_types(types)
             for value in values:
                 copy.write_row(value)
-    except OverflowError as exc:
-        # A number its column's binary type cannot hold, refused before the server sees it:
-        # said as the server says it, and raised as every other refused value is.
+    except (OverflowError, struct.error) as exc:
+        # A bigint its binary type cannot hold, refused before the server sees it (psycopg's C
+        # build raises OverflowError, its Python build struct.error): said as the server says
+        # it, and raised as every other refused value is. An ``integer`` column is not checked
+        # so (the C build wraps it): ours hold only the database's own ids.
         refused = dialect.loaded_dbapi.DataError(f"value out of range for its column: {exc}")
         raise DBAPIError(sql, None, refused) from exc
     except dialect.loaded_dbapi.Error as exc:

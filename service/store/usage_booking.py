@@ -269,16 +269,27 @@ StoredKey = tuple[Any, str, int]
 
 def _load_existing(session: Session, keys: Iterable[DbKey]) -> dict[StoredKey, Any]:
     """The stored rows in the span of ``keys``, by ``StoredKey``: each row is that key, its
-    ``id``, then ``MERGE_COLUMNS``. The start is the driver's own value (text on SQLite), as
-    ``binder`` gives it: parsing it back into a datetime per row cost most of a re-read."""
+    ``id``, then ``MERGE_COLUMNS``. The start is in the form ``binder`` gives it.
+
+    On SQLite that is the stored text itself, read as it is: parsing it back into a datetime
+    per row cost most of a re-read. Every writer (the ORM, the bulk writers, the migrations'
+    text) stores one format, ``YYYY-MM-DD HH:MM:SS.ffffff``; a row written otherwise by an
+    outside tool would not be found. On PostgreSQL the start is read through its type, in UTC:
+    psycopg gives the session's time zone, where an hour repeated by daylight saving never
+    equals the same instant in UTC.
+    """
     by_width: dict[str, list[datetime]] = defaultdict(list)
     for key in keys:
         by_width[key[1]].append(key[0])
     columns = (USAGE.c.id, *(USAGE.c[name] for name in MERGE_COLUMNS))
+    start = USAGE.c.bucket_start
+    stored_start = (
+        type_coerce(start, NullType()) if session.connection().dialect.name == "sqlite" else start
+    )
     found: dict[StoredKey, Any] = {}
     for width, starts in by_width.items():
         statement = select(
-            type_coerce(USAGE.c.bucket_start, NullType()),
+            stored_start,
             USAGE.c.bucket_width,
             USAGE.c.series_id,
             *columns,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -511,3 +512,35 @@ def test_booked_rows_are_stored_exactly_as_the_orm_stores_them(engine: Engine) -
     by_key = {r[0]: tuple(r[1:]) for r in raw}
     assert by_key["apikey_b"] == by_key["apikey_orm"]
     assert len(by_key) == 2
+
+
+def test_a_re_read_across_daylight_saving_finds_its_rows_in_any_session_time_zone(
+    engine: Engine, db_url: str
+) -> None:
+    """PostgreSQL answers times in the session's zone (``initdb`` sets the host's): the hours
+    around Berlin's autumn change, 2026-10-25 00:00–02:00 UTC, one of them told twice in local
+    time, are still found by a re-read and book nothing new."""
+    open_balance(engine)
+    start = datetime(2026, 10, 24, 23, tzinfo=UTC)
+    rows = [
+        UsageRow(
+            UsageKey(
+                start + i * HOUR, "1h", "claude-haiku-4-5", "apikey_a", None, None, None, None
+            ),
+            TokenCounts(uncached_input_tokens=10 + i),
+        )
+        for i in range(4)
+    ]
+    book(engine, rows)
+    berlin = make_engine(db_url)
+    if db_url.startswith("postgresql"):
+
+        @event.listens_for(berlin, "connect")
+        def _berlin(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("SET TIME ZONE 'Europe/Berlin'")
+
+    try:
+        again = book(berlin, rows)
+    finally:
+        berlin.dispose()
+    assert (again.new_rows, again.changed_rows, again.unchanged_rows) == (0, 0, 4)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 import msgspec
@@ -46,7 +46,7 @@ from service.admin_api.analytics_wire import (
     parse_analytics_usage_page,
 )
 from service.admin_api.answers import decode_json
-from service.admin_api.usage_decoder import Count
+from service.admin_api.usage_decoder import CacheCreation, Count, ServerToolUse
 from service.domain.usage import TokenCounts
 from service.memory import paused_gc
 
@@ -79,22 +79,13 @@ class _CostGroup(_UsageGroup):
     token_type: str | None = None
 
 
-class _CacheCreation(msgspec.Struct):
-    ephemeral_5m_input_tokens: Count = 0
-    ephemeral_1h_input_tokens: Count = 0
-
-
-class _ServerToolUse(msgspec.Struct):
-    web_search_requests: Count = 0
-
-
 class _Usage(msgspec.Struct):
     uncached_input_tokens: Count
     cache_read_input_tokens: Count
     output_tokens: Count
     total_tokens: Count
-    cache_creation: _CacheCreation = msgspec.field(default_factory=_CacheCreation)
-    server_tool_use: _ServerToolUse = msgspec.field(default_factory=_ServerToolUse)
+    cache_creation: CacheCreation = msgspec.field(default_factory=CacheCreation)
+    server_tool_use: ServerToolUse = msgspec.field(default_factory=ServerToolUse)
     requests: Count | None = None
 
 
@@ -121,6 +112,7 @@ class _CostRow(msgspec.Struct):
 
 
 _WireRow = TypeVar("_WireRow", _UsageRow, _CostRow)
+PageT = TypeVar("PageT")
 
 
 class _Page(msgspec.Struct, Generic[_WireRow]):
@@ -146,11 +138,14 @@ def decode_analytics_usage_page(
     """One ``analytics/usage`` page from a successful answer; raise Invalid (MalformedResponse
     when the body is not JSON at all) as
     :func:`~service.admin_api.analytics_wire.parse_analytics_usage_page` does."""
-    with paused_gc():
-        try:
-            return _usage_page(_USAGE_DECODER.decode(response.content))
-        except (msgspec.ValidationError, msgspec.DecodeError, _Refused):
-            return parse_analytics_usage_page(decode_json(response, label, path))
+    return _decoded(
+        response,
+        label,
+        path,
+        decoder=_USAGE_DECODER,
+        build=_usage_page,
+        parse=parse_analytics_usage_page,
+    )
 
 
 def decode_analytics_cost_page(
@@ -158,11 +153,32 @@ def decode_analytics_cost_page(
 ) -> AnalyticsPage[AnalyticsCostRow]:
     """One ``analytics/cost`` page from a successful answer; raise as
     :func:`~service.admin_api.analytics_wire.parse_analytics_cost_page` does."""
+    return _decoded(
+        response,
+        label,
+        path,
+        decoder=_COST_DECODER,
+        build=_cost_page,
+        parse=parse_analytics_cost_page,
+    )
+
+
+def _decoded(
+    response: httpx.Response,
+    label: str,
+    path: str,
+    *,
+    decoder: msgspec.json.Decoder[Any],
+    build: Callable[[Any], PageT],
+    parse: Callable[[object], PageT],
+) -> PageT:
+    """The page ``build`` makes of what ``decoder`` reads, or, when either refuses it, what
+    the hand-written ``parse`` says of the same body (its error names the value)."""
     with paused_gc():
         try:
-            return _cost_page(_COST_DECODER.decode(response.content))
+            return build(decoder.decode(response.content))
         except (msgspec.ValidationError, msgspec.DecodeError, _Refused):
-            return parse_analytics_cost_page(decode_json(response, label, path))
+            return parse(decode_json(response, label, path))
 
 
 def _usage_page(page: _Page[_UsageRow]) -> AnalyticsPage[AnalyticsUsageRow]:

@@ -33,12 +33,12 @@ Count = Annotated[int, msgspec.Meta(ge=0)]
 Moment = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class _CacheCreation(msgspec.Struct):
+class CacheCreation(msgspec.Struct):
     ephemeral_5m_input_tokens: Count = 0
     ephemeral_1h_input_tokens: Count = 0
 
 
-class _ServerToolUse(msgspec.Struct):
+class ServerToolUse(msgspec.Struct):
     web_search_requests: Count = 0
 
 
@@ -46,8 +46,8 @@ class _Result(msgspec.Struct):
     uncached_input_tokens: Count
     cache_read_input_tokens: Count
     output_tokens: Count
-    cache_creation: _CacheCreation = msgspec.field(default_factory=_CacheCreation)
-    server_tool_use: _ServerToolUse = msgspec.field(default_factory=_ServerToolUse)
+    cache_creation: CacheCreation = msgspec.field(default_factory=CacheCreation)
+    server_tool_use: ServerToolUse = msgspec.field(default_factory=ServerToolUse)
     model: str | None = None
     api_key_id: str | None = None
     workspace_id: str | None = None

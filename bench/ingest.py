@@ -127,7 +127,7 @@ def floor_rows(rows: list[UsageRow], book: PriceBook) -> list[tuple[Any, ...]]:
             r.counts.cache_read_tokens,
             r.counts.output_tokens,
             r.counts.web_search_requests,
-            price(r.key, r.counts).cost_nanos,
+            usage_booking.price_with_bill(price, r.key, r.counts, None).cost_nanos,
         )
         for r in rows
     ]

@@ -48,6 +48,7 @@ from service.http import build_http_client
 from service.pricing import PriceBook
 from service.runtime.collector import make_pricer
 from service.simulator import WorkloadSpec
+from service.store.usage_booking import price_with_bill
 
 KEY = "sk-ant-admin01-bench-latency-00000000"
 EVENTS = int(os.environ.get("BENCH_LATENCY_EVENTS", "50"))
@@ -123,7 +124,9 @@ def spends(base_url: str, clock: SharedClock, steps: list[datetime], since: date
             clock.set(step)
             end = step.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
             rows = client.usage(since, end, bucket_width="1h")
-            totals.append(sum(price(r.key, r.counts).cost_nanos for r in rows))
+            totals.append(
+                sum(price_with_bill(price, r.key, r.counts, None).cost_nanos for r in rows)
+            )
     return totals
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from service.admin_api.retry import RetryPolicy
 from service.commands.main import main
 from service.domain.credit_terms import CreditTerms
 from service.domain.credit_walk import WalkResult, walk
-from service.domain.usage import TokenCounts, UsageKey
+from service.domain.usage import UsageKey
 from service.render.view import AlertView
 from service.store.credit_sync import bucket_charges, stated_lots
 from service.store.engine import transaction
@@ -33,7 +34,7 @@ from service.store.tables import (
     WalkChange,
     WalkCheckpointRecord,
 )
-from service.store.usage_booking import PricedCost
+from service.store.usage_booking import Rate
 
 LEDGER_TABLES: tuple[type[Any], ...] = (
     LedgerEntry,
@@ -56,18 +57,17 @@ def empty_ledger(engine: Engine, *first: type[Any]) -> None:
             session.execute(delete(table))
 
 
-def flat_price(key: UsageKey, counts: TokenCounts) -> PricedCost:
-    """A simple exact pricer: 1,000 nano-dollars per token, 7 per web search."""
-    tokens = (
-        counts.uncached_input_tokens
-        + counts.cache_creation_5m_tokens
-        + counts.cache_creation_1h_tokens
-        + counts.cache_read_tokens
-        + counts.output_tokens
-    )
+def flat_nanos(values: Sequence[int]) -> int:
+    """1,000 nano-dollars per token, 7 per web search (counts in ``TokenCounts`` order)."""
+    *tokens, searches = values
+    return sum(tokens) * 1000 + searches * 7
+
+
+def flat_price(key: UsageKey) -> Rate:
+    """A simple exact pricer (``flat_nanos``); a model named ``mystery…`` is unknown."""
     unknown = key.model if key.model and key.model.startswith("mystery") else None
-    return PricedCost(
-        cost_nanos=tokens * 1000 + counts.web_search_requests * 7,
+    return Rate(
+        flat_nanos,
         estimated=unknown is not None,
         unknown_model=unknown,
         priced_as="claude-opus-4" if unknown else None,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Context, Decimal
+
+from msgspec.structs import astuple
 
 from service.domain.usage import TokenCounts
 
@@ -115,14 +117,19 @@ class Rates:
 
     def units(self, counts: TokenCounts) -> int:
         """The cost of ``counts`` as an integer count of 10**_exponent USD."""
+        return self.units_of(astuple(counts))
+
+    def units_of(self, values: Sequence[int]) -> int:
+        """``units`` of counts given as their values, in ``TokenCounts``' field order."""
         u_in, u_5m, u_1h, u_read, u_out, u_search = self._units
+        n_in, n_5m, n_1h, n_read, n_out, n_search = values
         return (
-            counts.uncached_input_tokens * u_in
-            + counts.cache_creation_5m_tokens * u_5m
-            + counts.cache_creation_1h_tokens * u_1h
-            + counts.cache_read_tokens * u_read
-            + counts.output_tokens * u_out
-            + counts.web_search_requests * u_search
+            n_in * u_in
+            + n_5m * u_5m
+            + n_1h * u_1h
+            + n_read * u_read
+            + n_out * u_out
+            + n_search * u_search
         )
 
     def cost(self, counts: TokenCounts) -> Decimal:
@@ -131,8 +138,23 @@ class Rates:
 
     def cost_nanos(self, counts: TokenCounts) -> int:
         """``cost(counts)`` in whole nano-dollars rounded half to even, as ``usd_to_nanos``
-        rounds it, in integer arithmetic alone (booking prices every row of a backfill)."""
-        units = self.units(counts)
+        rounds it."""
+        return self.nanos_of(astuple(counts))
+
+    def nanos_of(self, values: Sequence[int]) -> int:
+        """``cost_nanos`` of counts given as their values, in ``TokenCounts``' field order: in
+        integer arithmetic alone, ``units_of`` written out (booking prices every row of a
+        backfill)."""
+        u_in, u_5m, u_1h, u_read, u_out, u_search = self._units
+        n_in, n_5m, n_1h, n_read, n_out, n_search = values
+        units = (
+            n_in * u_in
+            + n_5m * u_5m
+            + n_1h * u_1h
+            + n_read * u_read
+            + n_out * u_out
+            + n_search * u_search
+        )
         scale = self._nano_scale
         if not self._nano_divides:
             return units * scale

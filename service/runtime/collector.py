@@ -29,7 +29,6 @@ from service.domain.timefmt import rfc3339
 from service.domain.usage import (
     BUCKET_SECONDS,
     BucketWidth,
-    TokenCounts,
     UsageKey,
     UsagePage,
 )
@@ -51,7 +50,7 @@ from service.store.credit_sync import sync_credits
 from service.store.engine import transaction
 from service.store.stored_settings import store_value, stored_value
 from service.store.tables import CollectionState
-from service.store.usage_booking import BookingResult, PricedCost, Pricer, book_usage, reprice_usage
+from service.store.usage_booking import BookingResult, Pricer, Rate, book_usage, reprice_usage
 from service.store.usage_queries import first_bucket_start
 
 log = logging.getLogger(__name__)
@@ -166,10 +165,10 @@ class ChunkWindows:
 def make_pricer(book: PriceBook) -> Pricer:
     """The booking's pricer: ``book``'s exact cost, rounded to whole nano-dollars."""
 
-    def price(key: UsageKey, counts: TokenCounts) -> PricedCost:
+    def price(key: UsageKey) -> Rate:
         rates = book.rates_of(key)
-        return PricedCost(
-            rates.cost_nanos(counts),
+        return Rate(
+            rates.nanos_of,
             rates.estimated,
             (key.model or "(no model)") if rates.unknown_model else None,
             rates.priced_as,

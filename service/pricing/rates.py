@@ -143,18 +143,8 @@ class Rates:
 
     def nanos_of(self, values: Sequence[int]) -> int:
         """``cost_nanos`` of counts given as their values, in ``TokenCounts``' field order: in
-        integer arithmetic alone, ``units_of`` written out (booking prices every row of a
-        backfill)."""
-        u_in, u_5m, u_1h, u_read, u_out, u_search = self._units
-        n_in, n_5m, n_1h, n_read, n_out, n_search = values
-        units = (
-            n_in * u_in
-            + n_5m * u_5m
-            + n_1h * u_1h
-            + n_read * u_read
-            + n_out * u_out
-            + n_search * u_search
-        )
+        integer arithmetic alone (booking prices every row of a backfill)."""
+        units = self.units_of(values)
         scale = self._nano_scale
         if not self._nano_divides:
             return units * scale

@@ -645,44 +645,15 @@ def test_booked_rows_are_stored_exactly_as_the_orm_stores_them(engine: Engine) -
     assert len(by_key) == 2
 
 
+@pytest.mark.parametrize("event_name", ["connect", "checkout"])
 def test_a_re_read_across_daylight_saving_finds_its_rows_in_any_session_time_zone(
-    engine: Engine, db_url: str
+    engine: Engine, db_url: str, event_name: str
 ) -> None:
-    """PostgreSQL answers times in the session's zone (``initdb`` sets the host's; a role may
-    set its own): the hours around Berlin's autumn change, 2026-10-25 00:00–02:00 UTC, one of
-    them told twice in local time, are still found by a re-read and book nothing new."""
-    open_balance(engine)
-    start = datetime(2026, 10, 24, 23, tzinfo=UTC)
-    rows = [
-        UsageRow(
-            UsageKey(
-                start + i * HOUR, "1h", "claude-haiku-4-5", "apikey_a", None, None, None, None
-            ),
-            TokenCounts(uncached_input_tokens=10 + i),
-        )
-        for i in range(4)
-    ]
-    book(engine, rows)
-    berlin = make_engine(db_url)
-    if db_url.startswith("postgresql"):
-        # Before the engine's own: the zone a server or role gives a new session.
-        @event.listens_for(berlin, "connect", insert=True)
-        def _berlin(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute("SET TIME ZONE 'Europe/Berlin'")
-            dbapi_connection.commit()
-
-    try:
-        again = book(berlin, rows)
-    finally:
-        berlin.dispose()
-    assert (again.new_rows, again.changed_rows, again.unchanged_rows) == (0, 0, 4)
-
-
-def test_a_re_read_finds_its_rows_when_the_zone_changed_after_connecting(
-    engine: Engine, db_url: str
-) -> None:
-    """A session whose zone was set away from UTC after the engine set it (a pooler handing
-    over a server connection, a ``SET``) still finds the hours of the autumn change."""
+    """PostgreSQL answers times in the session's zone: the hours around Berlin's autumn change,
+    2026-10-25 00:00–02:00 UTC, one of them told twice in local time, are still found by a
+    re-read and book nothing new, whether the zone came with the new session (``initdb`` sets
+    the host's, a role may set its own: before the engine's own listener) or was set after the
+    engine set UTC (a pooler handing over a server connection, a ``SET``: at checkout)."""
     if not db_url.startswith("postgresql"):
         pytest.skip("a session's time zone is PostgreSQL's")
     open_balance(engine)
@@ -697,15 +668,15 @@ def test_a_re_read_finds_its_rows_when_the_zone_changed_after_connecting(
         for i in range(4)
     ]
     book(engine, rows)
-    moved = make_engine(db_url)
+    berlin = make_engine(db_url)
 
-    @event.listens_for(moved, "checkout")
+    @event.listens_for(berlin, event_name, insert=True)
     def _berlin(dbapi_connection: Any, *_: Any) -> None:
         dbapi_connection.execute("SET TIME ZONE 'Europe/Berlin'")
         dbapi_connection.commit()
 
     try:
-        again = book(moved, rows)
+        again = book(berlin, rows)
     finally:
-        moved.dispose()
+        berlin.dispose()
     assert (again.new_rows, again.changed_rows, again.unchanged_rows) == (0, 0, 4)

@@ -66,15 +66,23 @@ def measure(base_url: str, start: datetime, folder: Path) -> dict[str, Any]:
         began = time.perf_counter()
         backfill = runtime.cycle(lambda: NOW)
         backfill_seconds = time.perf_counter() - began
-        cpu, wall, requests = [], [], []
+        sent: list[str] = []
+        hooks = runtime.http.event_hooks
+        runtime.http.event_hooks = {
+            **hooks,
+            "request": [*hooks.get("request", []), lambda request: sent.append(request.url.path)],
+        }
+        cpu, wall, requests, chunks = [], [], [], []
         for _ in range(5):
+            sent.clear()
             wall_began, cpu_began = time.perf_counter(), time.process_time()
             result = runtime.cycle(lambda: NOW)
             cpu.append(time.process_time() - cpu_began)
             wall.append(time.perf_counter() - wall_began)
             booking = result.collection.booking
             assert booking.new_rows == booking.changed_rows == 0, "nothing new in a steady cycle"
-            requests.append(result.collection.chunks)
+            requests.append(len(sent))
+            chunks.append(result.collection.chunks)
         status_seconds = []
         for _ in range(3):
             began = time.perf_counter()
@@ -87,7 +95,8 @@ def measure(base_url: str, start: datetime, folder: Path) -> dict[str, Any]:
         "backfill_seconds": round(backfill_seconds, 2),
         "steady_cycle_cpu_seconds": round(min(cpu), 4),
         "steady_cycle_wall_seconds": round(min(wall), 4),
-        "steady_cycle_chunks": requests[-1],
+        "steady_cycle_chunks": chunks[-1],
+        "steady_cycle_http_requests": requests[-1],
         "status_seconds": round(min(status_seconds), 4),
     }
 
@@ -103,7 +112,9 @@ def main() -> int:
             print(
                 f"steady cycle after a {label} ({f['rows']:,} rows): "
                 f"{f['steady_cycle_cpu_seconds'] * 1000:.0f} ms CPU, "
-                f"{f['steady_cycle_wall_seconds'] * 1000:.0f} ms wall; "
+                f"{f['steady_cycle_wall_seconds'] * 1000:.0f} ms wall, "
+                f"{f['steady_cycle_http_requests']} HTTP request(s) for "
+                f"{f['steady_cycle_chunks']} chunk(s) of the look-back; "
                 f"status {f['status_seconds'] * 1000:.0f} ms"
             )
     day, year = figures["day"], figures["year"]

@@ -267,11 +267,12 @@ def _re_read(
     when the re-read changes nothing. Counts as plain tuples: most re-read rows are unchanged,
     and a tuple compares in C."""
     stored: tuple[int, ...] = record[_COUNTS]
-    grown = tuple(map(max, values, stored))
-    if grown != stored:
-        # Grown past the stored counts: their bill, if any, no longer holds, so the row keeps
-        # only a bill read with it (``bill_after``).
-        return grown
+    if values != stored:
+        grown = tuple(map(max, values, stored))
+        if grown != stored:
+            # Grown past the stored counts: their bill, if any, no longer holds, so the row
+            # keeps only a bill read with it (``bill_after``).
+            return grown
     if billed is None or billed == billed_of(record):
         return None
     return stored  # the counts stand and a new bill came: the bill read wins

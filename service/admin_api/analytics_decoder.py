@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import httpx
 import msgspec
@@ -138,14 +138,7 @@ def decode_analytics_usage_page(
     """One ``analytics/usage`` page from a successful answer; raise Invalid (MalformedResponse
     when the body is not JSON at all) as
     :func:`~service.admin_api.analytics_wire.parse_analytics_usage_page` does."""
-    return _decoded(
-        response,
-        label,
-        path,
-        decoder=_USAGE_DECODER,
-        build=_usage_page,
-        parse=parse_analytics_usage_page,
-    )
+    return _decoded(response, label, path, _USAGE_PAGES)
 
 
 def decode_analytics_cost_page(
@@ -153,32 +146,27 @@ def decode_analytics_cost_page(
 ) -> AnalyticsPage[AnalyticsCostRow]:
     """One ``analytics/cost`` page from a successful answer; raise as
     :func:`~service.admin_api.analytics_wire.parse_analytics_cost_page` does."""
-    return _decoded(
-        response,
-        label,
-        path,
-        decoder=_COST_DECODER,
-        build=_cost_page,
-        parse=parse_analytics_cost_page,
-    )
+    return _decoded(response, label, path, _COST_PAGES)
 
 
-def _decoded(
-    response: httpx.Response,
-    label: str,
-    path: str,
-    *,
-    decoder: msgspec.json.Decoder[Any],
-    build: Callable[[Any], PageT],
-    parse: Callable[[object], PageT],
-) -> PageT:
-    """The page ``build`` makes of what ``decoder`` reads, or, when either refuses it, what
-    the hand-written ``parse`` says of the same body (its error names the value)."""
+class _PageKind(NamedTuple, Generic[PageT]):
+    """How one kind of page is read: ``decoder`` into structs, ``build`` the page of those,
+    or the hand-written ``parse`` of the decoded JSON."""
+
+    decoder: msgspec.json.Decoder[Any]
+    build: Callable[[Any], PageT]
+    parse: Callable[[object], PageT]
+
+
+def _decoded(response: httpx.Response, label: str, path: str, kind: _PageKind[PageT]) -> PageT:
+    """The page ``kind.build`` makes of what ``kind.decoder`` reads, or, when either refuses
+    it, what the hand-written ``kind.parse`` says of the same body (its error names the
+    value)."""
     with paused_gc():
         try:
-            return build(decoder.decode(response.content))
+            return kind.build(kind.decoder.decode(response.content))
         except (msgspec.ValidationError, msgspec.DecodeError, _Refused):
-            return parse(decode_json(response, label, path))
+            return kind.parse(decode_json(response, label, path))
 
 
 def _usage_page(page: _Page[_UsageRow]) -> AnalyticsPage[AnalyticsUsageRow]:
@@ -338,3 +326,7 @@ def _cents_as_usd(value: object) -> Decimal:
     if not cents.is_finite() or cents < 0:
         raise _Refused
     return cents.scaleb(-2)  # exact: moves the decimal point, no rounding
+
+
+_USAGE_PAGES = _PageKind(_USAGE_DECODER, _usage_page, parse_analytics_usage_page)
+_COST_PAGES = _PageKind(_COST_DECODER, _cost_page, parse_analytics_cost_page)
